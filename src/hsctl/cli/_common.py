@@ -1,0 +1,114 @@
+"""Shared CLI plumbing: global options, settings loading, error mapping, output.
+
+Kept free of heavy imports: ``hsctl --help`` imports this module.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from hsctl.errors import ExitCode, HsctlError
+from hsctl.settings import LoadedSettings, debug_enabled, load_settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout (logs go to stderr).")]
+ArtifactsOpt = Annotated[
+    Path | None,
+    typer.Option("--artifacts", help="Artifacts directory [settings: paths.artifacts].", show_default=False),
+]
+
+
+@dataclass
+class GlobalOptions:
+    """Options given before the subcommand."""
+
+    config_file: Path | None = None
+    env_file: Path | None = None
+    debug: bool = False
+
+
+def err_console() -> Console:
+    """Console on stderr for logs, progress and errors."""
+    return Console(stderr=True)
+
+
+def out_console() -> Console:
+    """Console on stdout for human-readable results."""
+    return Console()
+
+
+def global_options(ctx: Any) -> GlobalOptions:
+    """The options of the root callback (defaults when a command is invoked directly)."""
+    root = ctx.find_root()
+    obj = root.obj if isinstance(root.obj, GlobalOptions) else None
+    return obj or GlobalOptions(debug=debug_enabled())
+
+
+def load(ctx: typer.Context, overrides: Mapping[str, Any] | None = None) -> LoadedSettings:
+    """Load settings with the command's flags as the top layer."""
+    opts = global_options(ctx)
+    return load_settings(overrides, config_file=opts.config_file, env_file=opts.env_file)
+
+
+def emit_json(data: Any) -> None:
+    """Print exactly one JSON object on stdout."""
+    from hsctl.core.io import dumps
+
+    sys.stdout.write(dumps(data) + "\n")
+    sys.stdout.flush()
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    """Print one red error line on stderr and return the Exit to raise."""
+    err_console().print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Map library errors to one red line and a documented exit code; tracebacks only with --debug."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        # Typer passes its own (vendored click) Context type, so match on behaviour.
+        ctx = next((a for a in [*args, *kwargs.values()] if hasattr(a, "find_root")), None)
+        debug = global_options(ctx).debug if ctx is not None else debug_enabled()
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except HsctlError as exc:
+            if debug:
+                err_console().print_exception()
+            raise fail(str(exc), int(exc.exit_code)) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", int(ExitCode.INTERRUPTED)) from None
+        except Exception as exc:
+            if debug:
+                err_console().print_exception()
+                raise fail(f"unexpected {type(exc).__name__}: {exc}", int(ExitCode.FAILURE)) from None
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise fail(
+                f"unexpected {type(exc).__name__}: {first} (rerun with --debug for the traceback)",
+                int(ExitCode.FAILURE),
+            ) from None
+
+    return wrapper
+
+
+def dump_for_humans(value: Any) -> str:
+    """Short text for a settings value in a table."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, default=str)

@@ -1,0 +1,70 @@
+"""The ``hsctl`` Typer application and its entry point.
+
+Only Typer, rich and the settings model are imported here; each command
+imports its heavy libraries when it runs, so ``hsctl --help`` is instant.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hsctl.__about__ import __version__
+from hsctl.cli import config as config_cmd
+from hsctl.cli import fetch as fetch_cmd
+from hsctl.cli import preprocess as preprocess_cmd
+from hsctl.cli._common import GlobalOptions
+
+app = typer.Typer(
+    name="hsctl",
+    help="From raw tweets to a monitored, load-tested hate-speech classifier.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    add_completion=True,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hsctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="Settings file (default: ./hsctl.toml when present).", show_default=False),
+    ] = None,
+    env_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--env-file", help="Env file of HSCTL_* variables (default: ./.env when present).", show_default=False
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", envvar="HSCTL_DEBUG", help="Show tracebacks on errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """From raw tweets to a monitored, load-tested hate-speech classifier.
+
+    Exit codes: 0 ok, 1 failure, 2 usage or invalid settings, 3 gate failed or
+    drift detected, 4 invalid data, 5 network or hub unreachable, 130 interrupted.
+    """
+    ctx.obj = GlobalOptions(config_file=config, env_file=env_file, debug=debug)
+
+
+app.command("fetch", no_args_is_help=False)(fetch_cmd.fetch_cli)
+app.command("preprocess")(preprocess_cmd.preprocess_cli)
+app.add_typer(config_cmd.app, name="config")
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app(prog_name="hsctl")

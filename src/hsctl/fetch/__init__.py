@@ -1,0 +1,68 @@
+"""``fetch``: bring a raw labelled dataset into the artifacts directory."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from hsctl.core.io import atomic_dir, utc_now, write_json
+from hsctl.fetch.sources import SourceData, canonicalize, classify_source, read_source
+
+MANIFEST = "fetch.json"
+
+__all__ = ["MANIFEST", "FetchResult", "SourceData", "canonicalize", "classify_source", "fetch", "read_source"]
+
+
+@dataclass
+class FetchResult:
+    """What ``fetch`` wrote: also the content of ``fetch.json``."""
+
+    source: str
+    kind: str
+    revision: str | None
+    output_dir: Path
+    splits: dict[str, int]
+    columns: dict[str, str | None]
+    files: list[dict[str, str]]
+    fetched_at: str
+    elapsed_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        data = asdict(self)
+        data["output_dir"] = str(self.output_dir)
+        return data
+
+
+def fetch(source: str, data: Any, output_dir: Path) -> FetchResult:
+    """Read ``source`` and write one Parquet file per split plus ``fetch.json``, atomically.
+
+    ``data`` is the :class:`hsctl.settings.DataSettings` group (column mapping,
+    label map, hub timeout). The previous content of ``output_dir`` survives any failure.
+    """
+    started = time.perf_counter()
+    loaded = read_source(source, data)
+    demo = loaded.kind == "demo"
+    result = FetchResult(
+        source=source,
+        kind=loaded.kind,
+        revision=loaded.revision,
+        output_dir=Path(output_dir),
+        splits={name: len(frame) for name, frame in loaded.splits.items()},
+        columns={
+            "text": "tweet" if demo else data.text_column,
+            "label": "label" if demo else data.label_column,
+            "category": "categories" if demo else data.category_column,
+        },
+        files=loaded.files,
+        fetched_at=utc_now(),
+        elapsed_s=0.0,
+    )
+    with atomic_dir(Path(output_dir)) as tmp:
+        for name, frame in loaded.splits.items():
+            frame.to_parquet(tmp / f"{name}.parquet", index=False)
+        result.elapsed_s = round(time.perf_counter() - started, 3)
+        write_json(tmp / MANIFEST, result.to_dict())
+    return result

@@ -1,0 +1,407 @@
+"""Settings: one validated model, loaded from layered sources with provenance.
+
+Precedence, lowest first: defaults < ``hsctl.toml`` < ``.env`` (or
+``--env-file``) < ``HSCTL_*`` environment variables < command-line flags.
+Nothing is read at import time; call :func:`load_settings`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+    TomlConfigSettingsSource,
+)
+
+from hsctl.errors import ConfigError
+
+ENV_PREFIX = "HSCTL_"
+ENV_DELIMITER = "__"
+DEFAULT_CONFIG_FILE = "hsctl.toml"
+DEFAULT_ENV_FILE = ".env"
+DEFAULT_HUB_DATASET = "thefrankhsu/hate_speech_twitter"
+DEFAULT_BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class _Group(BaseModel):
+    """Base for settings groups: unknown keys are typos, so they are errors."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class PathsSettings(_Group):
+    """Where hsctl reads and writes; every path derives from ``artifacts``."""
+
+    artifacts: Path = Field(
+        Path("artifacts"),
+        description="Root directory of everything hsctl writes; all other paths derive from it.",
+    )
+
+    @property
+    def raw_dir(self) -> Path:
+        """Raw dataset written by ``fetch``."""
+        return self.artifacts / "data" / "raw"
+
+    @property
+    def processed_dir(self) -> Path:
+        """Cleaned, split ``DatasetDict`` written by ``preprocess``."""
+        return self.artifacts / "data" / "processed"
+
+    @property
+    def models_dir(self) -> Path:
+        """Trained model folders, one per run."""
+        return self.artifacts / "models"
+
+    @property
+    def reports_dir(self) -> Path:
+        """Evaluation, drift and load-test reports."""
+        return self.artifacts / "reports"
+
+    def derived(self) -> dict[str, Path]:
+        """The derived paths, for ``config show``."""
+        return {
+            "raw_dir": self.raw_dir,
+            "processed_dir": self.processed_dir,
+            "models_dir": self.models_dir,
+            "reports_dir": self.reports_dir,
+        }
+
+
+class NormalizeSettings(_Group):
+    """Tweet normalisation steps; each can be switched off."""
+
+    html_entities: bool = Field(True, description="Unescape HTML entities such as &amp; and &lt;.")
+    unicode_nfkc: bool = Field(
+        True, description="Apply Unicode NFKC normalisation (fullwidth and styled letters to plain)."
+    )
+    urls: bool = Field(True, description="Replace URLs with the URL placeholder token.")
+    mentions: bool = Field(True, description="Replace @mentions with the mention placeholder token.")
+    whitespace: bool = Field(True, description="Collapse runs of whitespace and strip the ends.")
+    lowercase: bool = Field(False, description="Lower-case the text (uncased tokenizers do this themselves).")
+    url_token: str = Field("HTTPURL", min_length=1, description="Placeholder written in place of each URL.")
+    mention_token: str = Field("@USER", min_length=1, description="Placeholder written in place of each @mention.")
+
+
+class SplitSettings(_Group):
+    """How ``preprocess`` splits the data."""
+
+    validation_size: float = Field(0.1, gt=0, lt=0.5, description="Share of all rows held out for validation.")
+    test_size: float = Field(
+        0.1, ge=0, lt=0.5, description="Share of all rows held out for test when the source has no test split."
+    )
+    seed: int = Field(42, description="Random seed of the split, for reproducible splits.")
+    stratify: bool = Field(True, description="Keep the label balance equal across splits.")
+
+    @model_validator(mode="after")
+    def _sizes_leave_training_rows(self) -> SplitSettings:
+        if self.validation_size + self.test_size >= 0.9:
+            raise ValueError("validation_size + test_size must leave at least 10% of rows for training")
+        return self
+
+
+def _parse_label_map(value: Any) -> Any:
+    """Accept ``hate=1,non-hate=0`` as well as a mapping (TOML, JSON)."""
+    if isinstance(value, str):
+        if not value.strip():
+            return None
+        pairs: dict[str, Any] = {}
+        for item in value.split(","):
+            key, sep, val = item.partition("=")
+            if not sep or not key.strip():
+                raise ValueError(f"expected NAME=INT pairs separated by commas, got {item!r}")
+            pairs[key.strip()] = val.strip()
+        return pairs
+    return value
+
+
+class DataSettings(_Group):
+    """Where the data comes from and how it is cleaned and split."""
+
+    source: str = Field(
+        DEFAULT_HUB_DATASET,
+        min_length=1,
+        description="Hub dataset id, local file/glob (CSV, TSV, JSONL, Parquet), save_to_disk directory, or 'demo'.",
+    )
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit) to pin the dataset to.")
+    text_column: str = Field("tweet", min_length=1, description="Column holding the text in the source.")
+    label_column: str = Field("label", min_length=1, description="Column holding the label in the source.")
+    category_column: str | None = Field(
+        "categories", description="Optional column with the hate category; skipped when absent from the source."
+    )
+    label_map: Annotated[dict[str, int] | None, NoDecode] = Field(
+        None, description="Map of string labels to label ids, e.g. 'hate=1,non-hate=0'."
+    )
+    labels: list[str] = Field(
+        ["non-hate", "hate"], min_length=2, description="Label names, in label-id order (id 1 is the hate class)."
+    )
+    hub_timeout_s: float = Field(
+        6.0, gt=0, le=600, description="Seconds to wait for the Hugging Face hub before failing (no retries)."
+    )
+    drop_conflicting_duplicates: bool = Field(
+        True, description="Drop every copy of a text that occurs with different labels (always reported)."
+    )
+    demo_rows: int = Field(400, ge=40, le=100_000, description="Rows generated by the offline 'demo' source.")
+    normalize: NormalizeSettings = Field(default_factory=NormalizeSettings, description="Text normalisation steps.")
+    split: SplitSettings = Field(default_factory=SplitSettings, description="Train/validation/test split.")
+
+    _parse_map = field_validator("label_map", mode="before")(_parse_label_map)
+
+
+class TrainSettings(_Group):
+    """Fine-tuning of the classifier."""
+
+    model: str = Field(DEFAULT_BASE_MODEL, min_length=1, description="Base model: hub id, local folder, or 'scratch'.")
+    epochs: float = Field(3, gt=0, description="Number of training epochs.")
+    batch_size: int = Field(32, ge=1, description="Training batch size per device.")
+    learning_rate: float = Field(5e-5, gt=0, description="Peak learning rate.")
+    max_length: int = Field(64, ge=8, le=4096, description="Maximum tokens per text; longer texts are truncated.")
+    seed: int = Field(42, description="Random seed of the run.")
+    threads: int | None = Field(None, ge=1, description="torch CPU threads; unset lets torch decide.")
+
+
+class EvaluateSettings(_Group):
+    """Model evaluation."""
+
+    split: str = Field("test", min_length=1, description="Split of the preprocessed data to evaluate on.")
+    fail_under: dict[str, float] = Field(
+        default_factory=dict, description="Metric floors, e.g. {macro_f1 = 0.8}; a miss exits with code 3."
+    )
+
+
+class ExportSettings(_Group):
+    """ONNX export and quantisation."""
+
+    opset: int = Field(17, ge=11, description="ONNX opset of the export.")
+    max_f1_drop: float = Field(0.01, ge=0, le=1, description="Largest macro-F1 loss accepted from int8 quantisation.")
+
+
+class ServeSettings(_Group):
+    """The prediction server."""
+
+    host: str = Field("127.0.0.1", description="Address the server binds to.")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port the server listens on.")
+    workers: int = Field(1, ge=1, description="Server worker processes.")
+    max_batch_size: int = Field(32, ge=1, description="Largest micro-batch of texts run at once.")
+    max_wait_ms: float = Field(2.0, ge=0, description="Longest wait to fill a micro-batch, in milliseconds.")
+    api_key: SecretStr | None = Field(None, description="API key required on prediction endpoints when set.")
+
+
+class DriftSettings(_Group):
+    """Drift detection."""
+
+    alpha: float = Field(0.05, gt=0, lt=1, description="Family-wise significance level across all drift tests.")
+    min_rows: int = Field(100, ge=2, description="Fewest current rows a test needs; fewer skips it with a warning.")
+
+
+class LoadtestSettings(_Group):
+    """Load tests."""
+
+    url: str = Field("http://127.0.0.1:8000", description="Base URL of the server under test.")
+    users: int = Field(16, ge=1, description="Concurrent simulated users (closed loop).")
+    duration_s: float = Field(30.0, gt=0, description="Measured duration of the run, in seconds.")
+
+
+class TrackingSettings(_Group):
+    """Experiment tracking."""
+
+    backend: Literal["auto", "none", "wandb", "wandb-offline"] = Field(
+        "auto", description="'auto' uses wandb when WANDB_API_KEY is set, otherwise none."
+    )
+    project: str = Field("hsctl", min_length=1, description="wandb project name.")
+    entity: str | None = Field(None, description="wandb entity (user or team).")
+
+
+class Settings(BaseSettings):
+    """Every hsctl setting, in nested groups; see ``hsctl config show``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_DELIMITER,
+        extra="forbid",
+        validate_default=True,
+    )
+
+    paths: PathsSettings = Field(default_factory=PathsSettings, description="Filesystem locations.")
+    data: DataSettings = Field(default_factory=DataSettings, description="Data source, cleaning and splitting.")
+    train: TrainSettings = Field(default_factory=TrainSettings, description="Fine-tuning.")
+    evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings, description="Evaluation.")
+    export: ExportSettings = Field(default_factory=ExportSettings, description="ONNX export and quantisation.")
+    serve: ServeSettings = Field(default_factory=ServeSettings, description="Prediction server.")
+    drift: DriftSettings = Field(default_factory=DriftSettings, description="Drift detection.")
+    loadtest: LoadtestSettings = Field(default_factory=LoadtestSettings, description="Load testing.")
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings, description="Experiment tracking.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # load_settings merges the layers itself to know where each value came from.
+        return (init_settings,)
+
+
+@dataclass
+class LoadedSettings:
+    """Validated settings plus, for each dotted key, the source that set it."""
+
+    settings: Settings
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def source_of(self, key: str) -> str:
+        """The source of a dotted key (``default`` when no layer set it)."""
+        return self.sources.get(key, "default")
+
+
+def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _deep_merge(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out
+
+
+def _leaf_keys(data: Mapping[str, Any], prefix: str = "") -> list[str]:
+    keys: list[str] = []
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value and _is_group(dotted):
+            keys.extend(_leaf_keys(value, dotted + "."))
+        else:
+            keys.append(dotted)
+    return keys
+
+
+def _is_group(dotted: str) -> bool:
+    """Whether a dotted key names a settings group (not a dict-valued field)."""
+    model: type[BaseModel] = Settings
+    for part in dotted.split("."):
+        info = model.model_fields.get(part)
+        if info is None:
+            return False
+        ann = info.annotation
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return False
+        model = ann
+    return True
+
+
+def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """Turn ``{"train.epochs": 3}`` into ``{"train": {"epochs": 3}}``, skipping None values."""
+    out: dict[str, Any] = {}
+    for dotted, value in flat.items():
+        if value is None:
+            continue
+        node = out
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
+def _env_name(key: str) -> str:
+    return ENV_PREFIX + key.replace(".", ENV_DELIMITER).upper()
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    config_file: Path | None = None,
+    env_file: Path | None = None,
+) -> LoadedSettings:
+    """Build the effective settings from every layer.
+
+    ``overrides`` are command-line values as dotted keys (``{"train.epochs": 3}``);
+    ``None`` values are ignored. An explicit ``config_file`` or ``env_file`` must
+    exist; the defaults (``./hsctl.toml``, ``./.env``) are optional.
+    """
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"config file not found: {config_file}")
+    if env_file is not None and not env_file.is_file():
+        raise ConfigError(f"env file not found: {env_file}")
+    toml_path = config_file or Path(DEFAULT_CONFIG_FILE)
+    env_path = env_file or Path(DEFAULT_ENV_FILE)
+
+    layers: list[tuple[str, dict[str, Any]]] = []
+    try:
+        if toml_path.is_file():
+            layers.append((str(toml_path), TomlConfigSettingsSource(Settings, toml_file=toml_path)()))
+        if env_path.is_file():
+            dotenv = DotEnvSettingsSource(Settings, env_file=env_path)()
+            # .env files also hold other tools' variables (WANDB_API_KEY, ...): keep only ours.
+            layers.append((str(env_path), {k: v for k, v in dotenv.items() if k in Settings.model_fields}))
+        layers.append(("env", EnvSettingsSource(Settings)()))
+    except (SettingsError, ValueError, OSError) as exc:  # malformed TOML, bad JSON in a variable
+        cause = f": {exc.__cause__}" if exc.__cause__ else ""
+        raise ConfigError(f"cannot read settings: {exc}{cause}") from exc
+    layers.append(("cli", nest(overrides or {})))
+
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for name, data in layers:
+        merged = _deep_merge(merged, data)
+        for key in _leaf_keys(data):
+            sources[key] = _env_name(key) if name == "env" else name
+    try:
+        settings = Settings(**merged)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, sources)) from exc
+    return LoadedSettings(settings=settings, sources=sources)
+
+
+def format_validation_error(exc: ValidationError, sources: Mapping[str, str]) -> str:
+    """A readable, one-line-per-field summary of what is wrong and where it came from."""
+    lines = [f"invalid settings ({exc.error_count()} error{'s' if exc.error_count() != 1 else ''}):"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        where = sources.get(key)
+        origin = f" [from {where}]" if where else ""
+        shown = f" (got {err['input']!r})" if err["type"] != "missing" and not isinstance(err["input"], dict) else ""
+        lines.append(f"  {key}: {err['msg']}{shown}{origin}")
+    return "\n".join(lines)
+
+
+def settings_table(loaded: LoadedSettings) -> list[tuple[str, Any, str]]:
+    """Every effective value as ``(dotted key, value, source)`` rows, secrets masked."""
+    rows: list[tuple[str, Any, str]] = []
+
+    def walk(model: BaseModel, prefix: str) -> None:
+        for name in type(model).model_fields:
+            value = getattr(model, name)
+            key = f"{prefix}{name}"
+            if isinstance(value, BaseModel):
+                walk(value, key + ".")
+            else:
+                if isinstance(value, SecretStr):
+                    value = "**********"
+                elif isinstance(value, Path):
+                    value = str(value)
+                rows.append((key, value, loaded.source_of(key)))
+
+    walk(loaded.settings, "")
+    for name, path in loaded.settings.paths.derived().items():
+        rows.append((f"paths.{name}", str(path), "derived from paths.artifacts"))
+    return rows
+
+
+def debug_enabled() -> bool:
+    """``HSCTL_DEBUG=1`` shows tracebacks; read directly so it works before settings load."""
+    return os.environ.get("HSCTL_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}

@@ -1,0 +1,46 @@
+"""Shared fixtures: an isolated working directory and small data files made on the fly."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+SHARED_TRAIN = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hate_speech_twitter" / "train.csv"
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run every test in its own directory with no HSCTL_* variables and no hub access."""
+    for key in list(os.environ):
+        if key.startswith("HSCTL_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def make_frame(n: int = 60, hate_every: int = 3) -> pd.DataFrame:
+    """A small labelled frame with the hub dataset's column names."""
+    rows = []
+    for i in range(n):
+        hate = i % hate_every == 0
+        rows.append(
+            {
+                "tweet": f"{'awful hateful' if hate else 'lovely kind'} message number {i} @someone http://x.io/{i}",
+                "label": int(hate),
+                "categories": "Race" if hate else "",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def small_csv(tmp_path: Path) -> Path:
+    """A 60-row CSV with tweet/label/categories columns."""
+    path = tmp_path / "small.csv"
+    make_frame().to_csv(path, index=False)
+    return path

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hsctl.errors import ConfigError, ExitCode
+from hsctl.settings import Settings, load_settings, nest, settings_table
+
+
+def test_defaults_have_default_source():
+    loaded = load_settings()
+    assert loaded.settings.data.source == "thefrankhsu/hate_speech_twitter"
+    assert loaded.source_of("train.epochs") == "default"
+    assert loaded.settings.paths.processed_dir == Path("artifacts/data/processed")
+
+
+def test_every_field_is_described():
+    def walk(model: type, prefix: str = "") -> list[str]:
+        missing = []
+        for name, info in model.model_fields.items():
+            if not info.description:
+                missing.append(prefix + name)
+            ann = info.annotation
+            if isinstance(ann, type) and hasattr(ann, "model_fields"):
+                missing += walk(ann, f"{prefix}{name}.")
+        return missing
+
+    assert walk(Settings) == []
+
+
+def test_layers_in_precedence_order(isolated: Path, monkeypatch: pytest.MonkeyPatch):
+    (isolated / "hsctl.toml").write_text(
+        "[train]\nepochs = 2\nbatch_size = 8\nlearning_rate = 1e-4\n[data]\nseed_unused = 1\n"
+    )
+    with pytest.raises(ConfigError, match="seed_unused"):
+        load_settings()
+    (isolated / "hsctl.toml").write_text("[train]\nepochs = 2\nbatch_size = 8\nlearning_rate = 1e-4\nseed = 5\n")
+    (isolated / ".env").write_text("HSCTL_TRAIN__BATCH_SIZE=16\nHSCTL_TRAIN__LEARNING_RATE=2e-4\nOTHER=1\n")
+    monkeypatch.setenv("HSCTL_TRAIN__LEARNING_RATE", "3e-4")
+    monkeypatch.setenv("HSCTL_TRAIN__SEED", "6")
+    loaded = load_settings({"train.seed": 7, "train.max_length": None})
+    train = loaded.settings.train
+    assert (train.epochs, train.batch_size, train.learning_rate, train.seed) == (2, 16, 3e-4, 7)
+    assert loaded.source_of("train.epochs") == "hsctl.toml"
+    assert loaded.source_of("train.batch_size") == ".env"
+    assert loaded.source_of("train.learning_rate") == "HSCTL_TRAIN__LEARNING_RATE"
+    assert loaded.source_of("train.seed") == "cli"
+    assert loaded.source_of("train.max_length") == "default"
+
+
+def test_explicit_files(isolated: Path):
+    cfg = isolated / "custom.toml"
+    cfg.write_text('[paths]\nartifacts = "out"\n')
+    env = isolated / "prod.env"
+    env.write_text("HSCTL_SERVE__PORT=9001\n")
+    loaded = load_settings(config_file=cfg, env_file=env)
+    assert loaded.settings.paths.models_dir == Path("out/models")
+    assert loaded.settings.serve.port == 9001
+    assert loaded.source_of("serve.port") == str(env)
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings(config_file=isolated / "missing.toml")
+    with pytest.raises(ConfigError, match="env file not found"):
+        load_settings(env_file=isolated / "missing.env")
+
+
+def test_invalid_values_list_every_field_with_source(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("HSCTL_TRAIN__EPOCHS", "-1")
+    with pytest.raises(ConfigError) as info:
+        load_settings({"serve.port": 70000, "data.split.validation_size": 0.7})
+    message = str(info.value)
+    assert info.value.exit_code == ExitCode.USAGE
+    assert "3 errors" in message
+    assert "train.epochs" in message and "HSCTL_TRAIN__EPOCHS" in message
+    assert "serve.port" in message and "[from cli]" in message
+    assert "data.split.validation_size" in message
+
+
+def test_split_sizes_must_leave_training_rows():
+    with pytest.raises(ConfigError, match="leave at least 10%"):
+        load_settings({"data.split.validation_size": 0.45, "data.split.test_size": 0.45})
+
+
+def test_malformed_toml_is_a_config_error(isolated: Path):
+    (isolated / "hsctl.toml").write_text("[train\nepochs = ")
+    with pytest.raises(ConfigError, match="cannot read settings"):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("hate=1,non-hate=0", {"hate": 1, "non-hate": 0}), (" yes = 1 , no=0 ", {"yes": 1, "no": 0}), ("", None)],
+)
+def test_label_map_from_env(monkeypatch: pytest.MonkeyPatch, raw: str, expected: dict[str, int] | None):
+    monkeypatch.setenv("HSCTL_DATA__LABEL_MAP", raw)
+    assert load_settings().settings.data.label_map == expected
+
+
+def test_bad_label_map_is_rejected():
+    with pytest.raises(ConfigError, match="NAME=INT"):
+        load_settings({"data.label_map": "hate"})
+    with pytest.raises(ConfigError, match="label_map"):
+        load_settings({"data.label_map": "hate=yes"})
+
+
+def test_nest_skips_none():
+    assert nest({"a.b": 1, "a.c": None, "d": 2}) == {"a": {"b": 1}, "d": 2}
+
+
+def test_table_masks_secrets_and_lists_derived_paths(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("HSCTL_SERVE__API_KEY", "s3cret")
+    rows = {key: (value, source) for key, value, source in settings_table(load_settings())}
+    assert rows["serve.api_key"] == ("**********", "HSCTL_SERVE__API_KEY")
+    assert rows["paths.raw_dir"][0] == str(Path("artifacts/data/raw"))
+    assert "s3cret" not in repr(rows)
