@@ -26,7 +26,7 @@ R = TypeVar("R")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout (logs go to stderr).")]
 ArtifactsOpt = Annotated[
     Path | None,
-    typer.Option("--artifacts", help="Artifacts directory [settings: paths.artifacts].", show_default=False),
+    typer.Option("--artifacts", help="Artifacts directory (setting paths.artifacts).", show_default=False),
 ]
 
 

@@ -16,23 +16,26 @@ SourceOpt = Annotated[
         "--source",
         "-s",
         help="Hub dataset id, CSV/TSV/JSONL/Parquet file or glob, save_to_disk directory, or 'demo' "
-        "(offline, smoke runs only) [settings: data.source].",
+        "(offline, smoke runs only) (setting data.source).",
         show_default=False,
     ),
 ]
 TextColOpt = Annotated[
-    str | None, typer.Option("--text-column", help="Text column [data.text_column].", show_default=False)
+    str | None, typer.Option("--text-column", help="Text column (setting data.text_column).", show_default=False)
 ]
 LabelColOpt = Annotated[
-    str | None, typer.Option("--label-column", help="Label column [data.label_column].", show_default=False)
+    str | None, typer.Option("--label-column", help="Label column (setting data.label_column).", show_default=False)
 ]
 CategoryColOpt = Annotated[
-    str | None, typer.Option("--category-column", help="Category column [data.category_column].", show_default=False)
+    str | None,
+    typer.Option("--category-column", help="Category column (setting data.category_column).", show_default=False),
 ]
 LabelMapOpt = Annotated[
     str | None,
     typer.Option(
-        "--label-map", help="String labels to ids, e.g. 'hate=1,non-hate=0' [data.label_map].", show_default=False
+        "--label-map",
+        help="String labels to ids, e.g. 'hate=1,non-hate=0' (setting data.label_map).",
+        show_default=False,
     ),
 ]
 
@@ -42,14 +45,15 @@ def fetch_cli(
     ctx: typer.Context,
     source: SourceOpt = None,
     revision: Annotated[
-        str | None, typer.Option("--revision", help="Hub revision to pin [data.revision].", show_default=False)
+        str | None, typer.Option("--revision", help="Hub revision to pin (setting data.revision).", show_default=False)
     ] = None,
     text_column: TextColOpt = None,
     label_column: LabelColOpt = None,
     category_column: CategoryColOpt = None,
     label_map: LabelMapOpt = None,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Output directory [paths.raw_dir].", show_default=False)
+        Path | None,
+        typer.Option("--output", "-o", help="Output directory (setting paths.raw_dir).", show_default=False),
     ] = None,
     artifacts: ArtifactsOpt = None,
     json_out: JsonOpt = False,

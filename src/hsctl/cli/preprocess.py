@@ -16,20 +16,23 @@ def preprocess_cli(
     ctx: typer.Context,
     input_dir: Annotated[
         Path | None,
-        typer.Option("--input", "-i", help="Raw data written by fetch [paths.raw_dir].", show_default=False),
+        typer.Option("--input", "-i", help="Raw data written by fetch (setting paths.raw_dir).", show_default=False),
     ] = None,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Output directory [paths.processed_dir].", show_default=False)
+        Path | None,
+        typer.Option("--output", "-o", help="Output directory (setting paths.processed_dir).", show_default=False),
     ] = None,
     seed: Annotated[
-        int | None, typer.Option("--seed", help="Split seed [data.split.seed].", show_default=False)
+        int | None, typer.Option("--seed", help="Split seed (setting data.split.seed).", show_default=False)
     ] = None,
     validation_size: Annotated[
         float | None,
-        typer.Option("--validation-size", help="Validation share [data.split.validation_size].", show_default=False),
+        typer.Option(
+            "--validation-size", help="Validation share (setting data.split.validation_size).", show_default=False
+        ),
     ] = None,
     test_size: Annotated[
-        float | None, typer.Option("--test-size", help="Test share [data.split.test_size].", show_default=False)
+        float | None, typer.Option("--test-size", help="Test share (setting data.split.test_size).", show_default=False)
     ] = None,
     artifacts: ArtifactsOpt = None,
     json_out: JsonOpt = False,
