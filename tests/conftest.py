@@ -44,3 +44,26 @@ def small_csv(tmp_path: Path) -> Path:
     path = tmp_path / "small.csv"
     make_frame().to_csv(path, index=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A scratch model trained once on the demo set; tests must not modify it."""
+    from hsctl.fetch import fetch
+    from hsctl.preprocess import preprocess
+    from hsctl.settings import load_settings
+    from hsctl.train import train
+
+    root = tmp_path_factory.mktemp("trained")
+    overrides = {
+        "paths.artifacts": str(root / "artifacts"),
+        "train.model": "scratch",
+        "train.epochs": 2,
+        "train.run_name": "tiny",
+        "train.early_stopping_patience": 0,
+        "tracking.backend": "none",
+    }
+    settings = load_settings(overrides).settings
+    fetch("demo", settings.data, settings.paths.raw_dir)
+    preprocess(settings.data, settings.paths.raw_dir, settings.paths.processed_dir)
+    return train(settings).model_dir

@@ -162,13 +162,51 @@ class DataSettings(_Group):
 class TrainSettings(_Group):
     """Fine-tuning of the classifier."""
 
-    model: str = Field(DEFAULT_BASE_MODEL, min_length=1, description="Base model: hub id, local folder, or 'scratch'.")
-    epochs: float = Field(3, gt=0, description="Number of training epochs.")
-    batch_size: int = Field(32, ge=1, description="Training batch size per device.")
-    learning_rate: float = Field(5e-5, gt=0, description="Peak learning rate.")
+    model: str = Field(
+        DEFAULT_BASE_MODEL,
+        min_length=1,
+        description="Base model: hub id, local folder, or 'scratch' (tiny random BERT, tests and smoke runs only).",
+    )
+    run_name: str | None = Field(None, description="Name of the run and its model folder; default: model-timestamp.")
+    epochs: float = Field(3, gt=0, description="Most training epochs (early stopping may end sooner).")
+    batch_size: int = Field(32, ge=1, description="Training batch size per process.")
+    eval_batch_size: int = Field(128, ge=1, description="Batch size for validation and prediction.")
+    learning_rate: float | None = Field(
+        None,
+        gt=0,
+        description="Peak learning rate (warmup, then linear decay); unset: 5e-5 pretrained, 1e-3 for scratch.",
+    )
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
+    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Share of steps spent warming up the learning rate.")
+    max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
     max_length: int = Field(64, ge=8, le=4096, description="Maximum tokens per text; longer texts are truncated.")
+    class_weights: bool = Field(True, description="Weight the loss by inverse class frequency (hate is the minority).")
+    early_stopping_patience: int = Field(
+        2, ge=0, description="Epochs without validation macro-F1 gain before stopping; 0 disables early stopping."
+    )
     seed: int = Field(42, description="Random seed of the run.")
+    full_determinism: bool = Field(
+        False, description="Deterministic kernels and seeded workers (slower; same results on the same machine)."
+    )
     threads: int | None = Field(None, ge=1, description="torch CPU threads; unset lets torch decide.")
+    threshold_mode: Literal["macro_f1", "recall"] = Field(
+        "macro_f1", description="Choose the decision threshold to maximise macro-F1, or to reach target_recall."
+    )
+    target_recall: float | None = Field(
+        None, gt=0, le=1, description="Hate-class recall the threshold must reach when threshold_mode is 'recall'."
+    )
+    target_prior: float | None = Field(
+        None, gt=0, lt=1, description="Expected hate rate in deployment; probabilities are re-weighted to it."
+    )
+    scratch_vocab_size: int = Field(4000, ge=100, description="WordPiece vocabulary size of the 'scratch' model.")
+    logging_steps: int = Field(10, ge=1, description="Steps between loss logs (progress bar and tracking).")
+    keep_checkpoints: bool = Field(False, description="Keep per-epoch checkpoints after a successful run.")
+
+    @model_validator(mode="after")
+    def _recall_mode_needs_target(self) -> TrainSettings:
+        if self.threshold_mode == "recall" and self.target_recall is None:
+            raise ValueError("threshold_mode 'recall' needs target_recall")
+        return self
 
 
 class EvaluateSettings(_Group):

@@ -13,8 +13,11 @@ import typer
 
 from hsctl.__about__ import __version__
 from hsctl.cli import config as config_cmd
+from hsctl.cli import evaluate as evaluate_cmd
 from hsctl.cli import fetch as fetch_cmd
+from hsctl.cli import predict as predict_cmd
 from hsctl.cli import preprocess as preprocess_cmd
+from hsctl.cli import train as train_cmd
 from hsctl.cli._common import GlobalOptions
 
 app = typer.Typer(
@@ -62,6 +65,9 @@ def main(
 
 app.command("fetch", no_args_is_help=False)(fetch_cmd.fetch_cli)
 app.command("preprocess")(preprocess_cmd.preprocess_cli)
+app.command("train")(train_cmd.train_cli)
+app.command("evaluate")(evaluate_cmd.evaluate_cli)
+app.command("predict")(predict_cmd.predict_cli)
 app.add_typer(config_cmd.app, name="config")
 
 

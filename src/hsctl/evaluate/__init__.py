@@ -1,0 +1,209 @@
+"""``evaluate``: metrics, calibration and plots of a trained model on a labelled split or file.
+
+Metrics are computed at the threshold stored with the model and at 0.5;
+``fail_under`` floors turn the result into a CI gate (exit code 3).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hsctl.core.io import atomic_dir, utc_now, write_json
+from hsctl.errors import ConfigError, DataError
+from hsctl.models import resolve_model_dir
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from hsctl.settings import Settings
+
+REPORT = "eval.json"
+SUMMARY = "eval.md"
+GATE_METRICS = ("accuracy", "macro_f1", "weighted_f1", "roc_auc", "pr_auc", "ece")
+LOWER_IS_BETTER = {"ece"}
+
+
+@dataclass
+class EvalResult:
+    """The evaluation report (the content of ``eval.json``)."""
+
+    report: dict[str, Any]
+    output_dir: Path
+    gate_failures: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: the report plus where it was written and the gate outcome."""
+        return {**self.report, "output_dir": str(self.output_dir), "gate_failures": self.gate_failures}
+
+
+def parse_fail_under(items: list[str]) -> dict[str, float]:
+    """``["macro_f1=0.8", "roc_auc=0.9"]`` -> floors; unknown metrics are usage errors."""
+    floors: dict[str, float] = {}
+    for item in items:
+        for part in item.split(","):
+            name, sep, value = part.partition("=")
+            name = name.strip()
+            if not sep or name not in GATE_METRICS:
+                raise ConfigError(
+                    f"--fail-under expects METRIC=VALUE with METRIC in {', '.join(GATE_METRICS)}: {part!r}"
+                )
+            try:
+                floors[name] = float(value)
+            except ValueError as exc:
+                raise ConfigError(f"--fail-under {name}: {value!r} is not a number") from exc
+    return floors
+
+
+def load_labelled(settings: Settings, data: str | None) -> tuple[pd.DataFrame, str]:
+    """The frame to evaluate on: a split of the preprocessed data or any source ``fetch`` reads.
+
+    External files get the same normalisation as training data; rows with empty
+    text are dropped (and counted), invalid labels are a ``DataError``.
+    """
+    import pandas as pd
+
+    from hsctl.fetch.sources import CATEGORY, LABEL, TEXT, read_source
+    from hsctl.preprocess.normalize import normalize_text
+    from hsctl.preprocess.validate import as_label_id, validate_labels
+
+    name = data or settings.evaluate.split
+    processed = settings.paths.processed_dir
+    if "/" not in name and "." not in name and not Path(name).exists():
+        import datasets
+
+        if not (processed / "dataset_dict.json").is_file():
+            raise DataError(f"no preprocessed data at {processed}: run 'hsctl preprocess' or pass --data FILE")
+        dataset = datasets.load_from_disk(str(processed))
+        if name not in dataset:
+            raise DataError(f"no split {name!r} in {processed} (have: {', '.join(dataset)})")
+        return dataset[name].to_pandas(), f"split:{name}"
+    source = read_source(name, settings.data)
+    frame = pd.concat(list(source.splits.values()), ignore_index=True)
+    validate_labels(frame, settings.data.labels, name)
+    frame[LABEL] = frame[LABEL].map(as_label_id).astype("int64")
+    frame[TEXT] = frame[TEXT].map(lambda t: normalize_text(t, settings.data.normalize) if isinstance(t, str) else "")
+    frame = frame[frame[TEXT].str.len() > 0]
+    if frame.empty:
+        raise DataError(f"{name}: no rows with text to evaluate")
+    if CATEGORY not in frame.columns:
+        frame[CATEGORY] = None
+    return frame.reset_index(drop=True), name
+
+
+def per_category_recall(frame: pd.DataFrame, predicted: Any) -> dict[str, dict[str, float]]:
+    """Hate-class recall per category (rows with a category and label 1)."""
+    import numpy as np
+
+    from hsctl.fetch.sources import CATEGORY, LABEL
+
+    out: dict[str, dict[str, float]] = {}
+    if CATEGORY not in frame.columns:
+        return out
+    cats = frame[CATEGORY].fillna("").astype(str).to_numpy()
+    pos = frame[LABEL].to_numpy() == 1
+    pred = np.asarray(predicted)
+    for cat in sorted(set(cats[pos]) - {""}):
+        mask = pos & (cats == cat)
+        out[cat] = {"recall": float(pred[mask].mean()), "support": int(mask.sum())}
+    return out
+
+
+def evaluate(
+    settings: Settings,
+    *,
+    model: str | Path | None = None,
+    data: str | None = None,
+    backend: str = "torch",
+    target_prior: float | None = None,
+    fail_under: dict[str, float] | None = None,
+    output_dir: Path | None = None,
+) -> EvalResult:
+    """Evaluate a model folder and write ``eval.json``, ``eval.md`` and the plots atomically."""
+    import numpy as np
+
+    from hsctl.evaluate.metrics import binary_metrics, expected_calibration_error
+    from hsctl.evaluate.plots import write_plots
+    from hsctl.fetch.sources import LABEL, TEXT
+    from hsctl.inference import load_predictor
+
+    started = time.perf_counter()
+    model_dir = resolve_model_dir(settings.paths.models_dir, model)
+    predictor = load_predictor(
+        model_dir,
+        backend,
+        batch_size=settings.train.eval_batch_size,
+        target_prior=target_prior,
+        threads=settings.train.threads,
+    )
+    frame, data_name = load_labelled(settings, data)
+    y = frame[LABEL].to_numpy()
+    probs = predictor.predict_proba(frame[TEXT].tolist())
+    threshold = predictor.threshold
+    labels = predictor.info.labels
+    at_threshold = binary_metrics(y, probs, threshold, labels)
+    at_half = binary_metrics(y, probs, 0.5, labels)
+    per_category = per_category_recall(frame, probs >= threshold)
+    report: dict[str, Any] = {
+        **{k: at_threshold[k] for k in ("accuracy", "macro_f1", "weighted_f1", "roc_auc", "pr_auc", "threshold", "n")},
+        "ece": expected_calibration_error(y, probs),
+        "per_category": per_category,
+        "per_class": at_threshold["per_class"],
+        "confusion_matrix": at_threshold["confusion_matrix"],
+        "at_0.5": {k: v for k, v in at_half.items() if k not in ("n",)},
+        "per_category_at_0.5": per_category_recall(frame, probs >= 0.5),
+        "data": data_name,
+        "label_rate": float(np.mean(y)),
+        "target_prior": predictor.target_prior,
+        "model": str(model_dir),
+        "model_version": predictor.model_version,
+        "backend": backend,
+        "created_at": utc_now(),
+    }
+    floors = fail_under if fail_under is not None else dict(settings.evaluate.fail_under)
+    failures = []
+    for metric, floor in floors.items():
+        value = report.get(metric)
+        if not isinstance(value, int | float) or math.isnan(value):
+            failures.append(f"{metric} is not available")
+        elif value > floor if metric in LOWER_IS_BETTER else value < floor:
+            relation = "above" if metric in LOWER_IS_BETTER else "below"
+            failures.append(f"{metric} {value:.4f} is {relation} {floor:g}")
+    report["gate"] = {"fail_under": floors, "failures": failures, "passed": not failures}
+    out = output_dir or settings.paths.reports_dir / "eval"
+    with atomic_dir(out) as tmp:
+        report["plots"] = write_plots(y, probs, threshold, labels, tmp)
+        report["elapsed_s"] = round(time.perf_counter() - started, 3)
+        write_json(tmp / REPORT, report)
+        (tmp / SUMMARY).write_text(render_markdown(report), encoding="utf-8")
+    return EvalResult(report=report, output_dir=out, gate_failures=failures)
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """A short human summary, for pull requests and CI logs."""
+    lines = [
+        f"# Evaluation of `{report['model_version']}`",
+        "",
+        f"Data: `{report['data']}` ({report['n']} rows, {report['label_rate']:.1%} hate), "
+        f"backend `{report['backend']}`.",
+        "",
+        "| metric | at stored threshold ({:.3f}) | at 0.5 |".format(report["threshold"]),
+        "| --- | --- | --- |",
+    ]
+    for key in ("accuracy", "macro_f1", "weighted_f1", "roc_auc", "pr_auc"):
+        lines.append(f"| {key} | {report[key]:.4f} | {report['at_0.5'][key]:.4f} |")
+    lines += ["", f"Expected calibration error: {report['ece']:.4f}", ""]
+    if report["per_category"]:
+        lines += ["| category | recall | support |", "| --- | --- | --- |"]
+        lines += [f"| {c} | {v['recall']:.3f} | {v['support']} |" for c, v in report["per_category"].items()]
+        lines.append("")
+    gate = report.get("gate", {})
+    if gate.get("fail_under"):
+        lines.append("Gate: " + ("passed" if gate["passed"] else "FAILED: " + "; ".join(gate["failures"])))
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["REPORT", "SUMMARY", "EvalResult", "evaluate", "load_labelled", "parse_fail_under"]

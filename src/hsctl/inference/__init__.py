@@ -1,0 +1,169 @@
+"""One prediction interface over PyTorch and ONNX Runtime.
+
+Both backends share tokenisation (the ``tokenizers`` library and the saved
+``tokenizer.json``), length-sorted batching, the stored threshold, the optional
+prior shift and the output type, so they differ only in the forward pass.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from hsctl.models import ModelInfo, read_model_info
+
+if TYPE_CHECKING:
+    import numpy as np
+
+Backend = Literal["torch", "onnx", "onnx-int8"]
+BACKENDS: tuple[str, ...] = ("torch", "onnx", "onnx-int8")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One text's result."""
+
+    label: str
+    label_id: int
+    hate_probability: float
+
+
+class Predictor(ABC):
+    """Tokenise, batch by length, run the model, apply the prior shift and the threshold."""
+
+    backend: str = "abstract"
+
+    def __init__(self, info: ModelInfo, *, batch_size: int = 32, target_prior: float | None = None) -> None:
+        from tokenizers import Tokenizer
+
+        self.info = info
+        self.batch_size = max(1, batch_size)
+        self.target_prior = target_prior if target_prior is not None else info.target_prior
+        self.tokenizer = Tokenizer.from_file(str(info.path / "tokenizer.json"))
+        self.tokenizer.no_padding()  # padding is done per length-sorted batch
+        self.tokenizer.enable_truncation(max_length=info.max_length)
+        self.pad_id = _pad_id(info.path, self.tokenizer)
+
+    @property
+    def threshold(self) -> float:
+        """The decision threshold stored with the model."""
+        return self.info.threshold
+
+    @property
+    def model_version(self) -> str:
+        """Version string reported with every prediction."""
+        return self.info.version
+
+    @abstractmethod
+    def forward(self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray) -> np.ndarray:
+        """Logits of shape (batch, labels) for one padded batch."""
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of each text (truncated, unpadded)."""
+        return [enc.ids for enc in self.tokenizer.encode_batch(list(texts))]
+
+    def predict_proba(self, texts: Sequence[str], *, on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+        """P(hate) per text, in input order, after the prior shift when a target prior is set."""
+        import numpy as np
+
+        from hsctl.core.decision import shift_prior
+        from hsctl.evaluate.metrics import softmax_positive
+
+        ids = self.encode(texts)
+        order = np.argsort([len(x) for x in ids], kind="stable")
+        probs = np.empty(len(ids), dtype=np.float64)
+        for start in range(0, len(order), self.batch_size):
+            batch_idx = order[start : start + self.batch_size]
+            input_ids, mask = _pad([ids[i] for i in batch_idx], self.pad_id)
+            logits = self.forward(input_ids, mask, np.zeros_like(input_ids))
+            probs[batch_idx] = softmax_positive(logits)
+            if on_batch is not None:
+                on_batch(len(batch_idx))
+        if self.target_prior is not None and self.info.validation_prior:
+            probs = shift_prior(probs, self.info.validation_prior, self.target_prior)
+        return probs
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        """Label and probability per text."""
+        probs = self.predict_proba(texts)
+        labels = self.info.labels
+        return [
+            Prediction(
+                label=labels[int(p >= self.threshold)], label_id=int(p >= self.threshold), hate_probability=float(p)
+            )
+            for p in probs
+        ]
+
+
+def _pad(batch: Sequence[Sequence[int]], pad_id: int) -> tuple[Any, Any]:
+    import numpy as np
+
+    width = max((len(x) for x in batch), default=1) or 1
+    input_ids = np.full((len(batch), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(batch), width), dtype=np.int64)
+    for row, seq in enumerate(batch):
+        input_ids[row, : len(seq)] = seq
+        mask[row, : len(seq)] = 1
+    return input_ids, mask
+
+
+def _pad_id(path: Path, tokenizer: Any) -> int:
+    import json
+
+    token = "[PAD]"
+    for name in ("special_tokens_map.json", "tokenizer_config.json"):
+        file = path / name
+        if file.is_file():
+            value = json.loads(file.read_text(encoding="utf-8")).get("pad_token")
+            if isinstance(value, dict):
+                value = value.get("content")
+            if value:
+                token = str(value)
+                break
+    pad = tokenizer.token_to_id(token)
+    return int(pad) if pad is not None else 0
+
+
+class TorchPredictor(Predictor):
+    """PyTorch backend: the safetensors weights through transformers."""
+
+    backend = "torch"
+
+    def __init__(self, info: ModelInfo, *, threads: int | None = None, **kwargs: Any) -> None:
+        super().__init__(info, **kwargs)
+        import torch
+        from transformers import AutoModelForSequenceClassification
+
+        if threads:
+            torch.set_num_threads(threads)
+        self._torch = torch
+        self.model = AutoModelForSequenceClassification.from_pretrained(str(info.path), use_safetensors=True).eval()
+        self._uses_token_types = "token_type_ids" in self.model.forward.__code__.co_varnames
+
+    def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+        torch = self._torch
+        inputs = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(attention_mask)}
+        if self._uses_token_types:
+            inputs["token_type_ids"] = torch.from_numpy(token_type_ids)
+        with torch.inference_mode():
+            return self.model(**inputs).logits.float().numpy()
+
+
+def load_predictor(
+    model_dir: Path,
+    backend: str = "torch",
+    *,
+    batch_size: int = 32,
+    target_prior: float | None = None,
+    threads: int | None = None,
+) -> Predictor:
+    """A predictor for a model folder; the folder is validated first (exit 4 when bad)."""
+    info = read_model_info(model_dir)
+    if backend == "torch":
+        return TorchPredictor(info, batch_size=batch_size, target_prior=target_prior, threads=threads)
+    from hsctl.errors import ConfigError
+
+    raise ConfigError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS[:1])}")

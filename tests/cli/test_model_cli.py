@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from hsctl.cli.main import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_train_help_says_scratch_is_for_smoke_runs():
+    out = " ".join(runner.invoke(app, ["train", "--help"], env={"COLUMNS": "300"}).stdout.split())
+    assert "scratch" in out and "smoke runs" in out and "--resume" in out
+
+
+def test_evaluate_json_and_gate(trained_model: Path, tmp_path: Path):
+    artifacts = str(trained_model.parents[1])
+    ok = invoke("evaluate", "--artifacts", artifacts, "--json", "-o", str(tmp_path / "e"))
+    assert ok.exit_code == 0, ok.stderr
+    report = json.loads(ok.stdout)
+    assert report["n"] > 0 and report["gate_failures"] == []
+    gated = invoke("evaluate", "--model", str(trained_model), "--artifacts", artifacts, "--fail-under", "roc_auc=1.1")
+    assert gated.exit_code == 3
+    assert gated.stderr.strip().startswith("error: gate failed: roc_auc")
+    assert "wrote" in gated.stdout  # the report is still written before the gate fails
+    bad = invoke("evaluate", "--artifacts", artifacts, "--fail-under", "f3=1")
+    assert bad.exit_code == 2
+
+
+def test_predict_cli_file(trained_model: Path, isolated: Path):
+    pd.DataFrame({"text": ["a nice day", ""], "n": [1, 2]}).to_csv("in.csv", index=False)
+    out = invoke("predict", "in.csv", "--model", str(trained_model), "--text-column", "text", "-o", "o.jsonl", "--json")
+    assert out.exit_code == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["scored"] == 1 and summary["bad_rows"] == 1
+    rows = [json.loads(line) for line in Path("o.jsonl").read_text().splitlines()]
+    assert rows[0]["n"] == "1" and rows[1]["error"] == "empty text"  # CSV cells are kept verbatim
+    assert "row(s) have no text" in out.stderr
+
+
+def test_predict_json_needs_a_file(trained_model: Path):
+    out = invoke("predict", "-", "--model", str(trained_model), "--json")
+    assert out.exit_code == 2 and "--output FILE" in out.stderr
+
+
+def test_missing_model_and_data_exit_4(isolated: Path):
+    assert invoke("evaluate").exit_code == 4
+    missing = invoke("predict", "x.csv", "--model", "nope")
+    assert missing.exit_code == 4 and "model folder not found" in missing.stderr
+    no_data = invoke("train", "--model", "scratch")
+    assert no_data.exit_code == 4 and "run 'hsctl preprocess' first" in no_data.stderr
