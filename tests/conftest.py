@@ -67,3 +67,20 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     fetch("demo", settings.data, settings.paths.raw_dir)
     preprocess(settings.data, settings.paths.raw_dir, settings.paths.processed_dir)
     return train(settings).model_dir
+
+
+@pytest.fixture(scope="session")
+def quantized_model(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the scratch model with onnx/ (int8 forced: tiny random models lose F1)."""
+    import shutil
+
+    from hsctl.quantize import quantize
+    from hsctl.settings import load_settings
+
+    artifacts = tmp_path_factory.mktemp("quantized") / "artifacts"
+    shutil.copytree(trained_model.parents[1] / "data", artifacts / "data")
+    target = artifacts / "models" / trained_model.name
+    shutil.copytree(trained_model, target)
+    settings = load_settings({"paths.artifacts": str(artifacts)}).settings
+    quantize(settings, model=target, force=True, measure=False)
+    return target

@@ -168,7 +168,7 @@ class TrainSettings(_Group):
         description="Base model: hub id, local folder, or 'scratch' (tiny random BERT, tests and smoke runs only).",
     )
     run_name: str | None = Field(None, description="Name of the run and its model folder; default: model-timestamp.")
-    epochs: float = Field(3, gt=0, description="Most training epochs (early stopping may end sooner).")
+    epochs: float = Field(5, gt=0, description="Most training epochs (early stopping may end sooner).")
     batch_size: int = Field(32, ge=1, description="Training batch size per process.")
     eval_batch_size: int = Field(128, ge=1, description="Batch size for validation and prediction.")
     learning_rate: float | None = Field(
@@ -218,11 +218,29 @@ class EvaluateSettings(_Group):
     )
 
 
+class InferenceSettings(_Group):
+    """Batch inference shared by evaluate, predict, quantize and serve."""
+
+    batch_size: int = Field(32, ge=1, description="Texts per inference batch (batches are sorted by length).")
+    threads: int | None = Field(
+        None, ge=1, description="CPU threads for torch and ONNX Runtime; unset uses every core."
+    )
+
+
 class ExportSettings(_Group):
     """ONNX export and quantisation."""
 
-    opset: int = Field(17, ge=11, description="ONNX opset of the export.")
-    max_f1_drop: float = Field(0.01, ge=0, le=1, description="Largest macro-F1 loss accepted from int8 quantisation.")
+    opset: int = Field(18, ge=14, description="ONNX opset of the export.")
+    max_f1_drop: float = Field(
+        0.01, ge=0, le=1, description="Largest validation macro-F1 loss accepted from int8 quantisation."
+    )
+    max_logit_diff: float = Field(
+        1e-4, gt=0, description="Largest absolute logit difference accepted between fp32 ONNX and PyTorch."
+    )
+    per_channel: bool = Field(True, description="Quantise weights per output channel (more accurate).")
+    latency_batch_sizes: list[int] = Field(
+        [1, 8, 32], min_length=1, description="Batch sizes at which quantize measures latency."
+    )
 
 
 class ServeSettings(_Group):
@@ -275,6 +293,7 @@ class Settings(BaseSettings):
     data: DataSettings = Field(default_factory=DataSettings, description="Data source, cleaning and splitting.")
     train: TrainSettings = Field(default_factory=TrainSettings, description="Fine-tuning.")
     evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings, description="Evaluation.")
+    inference: InferenceSettings = Field(default_factory=InferenceSettings, description="Batch inference.")
     export: ExportSettings = Field(default_factory=ExportSettings, description="ONNX export and quantisation.")
     serve: ServeSettings = Field(default_factory=ServeSettings, description="Prediction server.")
     drift: DriftSettings = Field(default_factory=DriftSettings, description="Drift detection.")

@@ -56,3 +56,36 @@ def test_missing_model_and_data_exit_4(isolated: Path):
     assert missing.exit_code == 4 and "model folder not found" in missing.stderr
     no_data = invoke("train", "--model", "scratch")
     assert no_data.exit_code == 4 and "run 'hsctl preprocess' first" in no_data.stderr
+
+
+def test_quantize_cli_errors_and_gate(quantized_model: Path, monkeypatch):
+    assert invoke("quantize", "--model", "nope").exit_code == 4
+    assert invoke("quantize", "--model", str(quantized_model), "--max-f1-drop", "-1").exit_code == 2
+    import hsctl.quantize
+
+    class Failed:
+        report = json.loads((quantized_model / "quantize.json").read_text())
+        int8_kept = False
+        gate_failures = ["int8 loses 0.2000 validation macro-F1 (more than 0.01); kept the fp32 export only"]
+
+    monkeypatch.setattr(hsctl.quantize, "quantize", lambda *a, **k: Failed())
+    out = invoke("quantize", "--model", str(quantized_model))
+    assert out.exit_code == 3
+    assert "kept the fp32 export only" in out.stderr
+    assert "max |logit| diff" in out.stdout
+
+
+def test_evaluate_and_predict_onnx_backends(quantized_model: Path, isolated: Path):
+    artifacts = str(quantized_model.parents[1])
+    onnx = invoke("evaluate", "--model", str(quantized_model), "--artifacts", artifacts, "--backend", "onnx", "--json")
+    torch = invoke("evaluate", "--model", str(quantized_model), "--artifacts", artifacts, "--json")
+    assert onnx.exit_code == 0 and torch.exit_code == 0, onnx.stderr
+    assert json.loads(onnx.stdout)["backend"] == "onnx"
+    assert abs(json.loads(onnx.stdout)["roc_auc"] - json.loads(torch.stdout)["roc_auc"]) < 1e-6
+    pd.DataFrame({"tweet": ["a nice day", "all glorbians are worthless"]}).to_csv("in.csv", index=False)
+    out = invoke(
+        "predict", "in.csv", "--model", str(quantized_model), "--backend", "onnx-int8", "-o", "o.csv", "--json"
+    )
+    assert out.exit_code == 0, out.stderr
+    assert json.loads(out.stdout)["backend"] == "onnx-int8"
+    assert invoke("predict", "in.csv", "--model", str(quantized_model), "--backend", "tf").exit_code == 2

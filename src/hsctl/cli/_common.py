@@ -112,3 +112,24 @@ def dump_for_humans(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, default=str)
+
+
+def quiet_ml_logs() -> None:
+    """Keep transformers, datasets, onnxruntime and exporter chatter off the terminal; errors still surface."""
+    import logging
+    import warnings
+
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.logging.set_verbosity_error()
+    logging.getLogger().setLevel(logging.ERROR)  # onnxruntime.quantization logs on the root logger
+    for category in (UserWarning, FutureWarning, DeprecationWarning):
+        warnings.filterwarnings("ignore", category=category)
+    try:
+        from torch.jit import TracerWarning
+
+        warnings.filterwarnings("ignore", category=TracerWarning)
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass

@@ -17,6 +17,7 @@ from hsctl.cli import evaluate as evaluate_cmd
 from hsctl.cli import fetch as fetch_cmd
 from hsctl.cli import predict as predict_cmd
 from hsctl.cli import preprocess as preprocess_cmd
+from hsctl.cli import quantize as quantize_cmd
 from hsctl.cli import train as train_cmd
 from hsctl.cli._common import GlobalOptions
 
@@ -68,6 +69,7 @@ app.command("preprocess")(preprocess_cmd.preprocess_cli)
 app.command("train")(train_cmd.train_cli)
 app.command("evaluate")(evaluate_cmd.evaluate_cli)
 app.command("predict")(predict_cmd.predict_cli)
+app.command("quantize")(quantize_cmd.quantize_cli)
 app.add_typer(config_cmd.app, name="config")
 
 

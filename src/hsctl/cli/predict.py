@@ -29,7 +29,7 @@ def predict_cli(
     target_prior: TargetPriorOpt = None,
     batch_size: Annotated[
         int | None,
-        typer.Option("--batch-size", help="Texts per batch (setting train.eval_batch_size).", show_default=False),
+        typer.Option("--batch-size", help="Texts per batch (setting inference.batch_size).", show_default=False),
     ] = None,
     text_column: TextColOpt = None,
     artifacts: ArtifactsOpt = None,
@@ -45,7 +45,7 @@ def predict_cli(
 
     settings = load(
         ctx,
-        {"paths.artifacts": artifacts, "data.text_column": text_column, "train.eval_batch_size": batch_size},
+        {"paths.artifacts": artifacts, "data.text_column": text_column, "inference.batch_size": batch_size},
     ).settings
     if json_out and (output == STDIO or (output is None and source == STDIO)):
         from hsctl.errors import ConfigError

@@ -8,7 +8,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from hsctl.cli._common import ArtifactsOpt, JsonOpt, emit_json, err_console, handle_errors, load, out_console
+from hsctl.cli._common import (
+    ArtifactsOpt,
+    JsonOpt,
+    emit_json,
+    err_console,
+    handle_errors,
+    load,
+    out_console,
+    quiet_ml_logs,
+)
 
 
 class RichTrainProgress:
@@ -29,22 +38,29 @@ class RichTrainProgress:
             transient=False,
         )
         self.task: Any = None
-        self.console = err_console()
+        self.started = 0.0
+        self.start_step = 0
+        self.samples_per_step = 1
 
-    def on_start(self, total_steps: int, start_step: int) -> None:
+    def on_start(self, total_steps: int, start_step: int, samples_per_step: int) -> None:
+        import time
+
+        self.started, self.start_step, self.samples_per_step = time.perf_counter(), start_step, samples_per_step
         self.progress.start()
         self.task = self.progress.add_task(
             "train", total=total_steps, completed=start_step, epoch=0.0, loss="-", rate="-"
         )
 
     def on_step(self, step: int, epoch: float) -> None:
-        self.progress.update(self.task, completed=step, epoch=epoch)
+        import time
+
+        elapsed = time.perf_counter() - self.started
+        rate = (step - self.start_step) * self.samples_per_step / elapsed if elapsed > 0 else 0.0
+        self.progress.update(self.task, completed=step, epoch=epoch, rate=f"{rate:.1f}")
 
     def on_log(self, logs: dict[str, float]) -> None:
         if "loss" in logs:
             self.progress.update(self.task, loss=f"{logs['loss']:.4f}")
-        if "train_samples_per_second" in logs:
-            self.progress.update(self.task, rate=f"{logs['train_samples_per_second']:.1f}")
 
     def on_evaluate(self, metrics: dict[str, float]) -> None:
         f1, auc = metrics.get("eval_macro_f1"), metrics.get("eval_roc_auc")
@@ -54,25 +70,9 @@ class RichTrainProgress:
                 f"epoch {epoch:.0f}: validation macro-F1 {f1:.4f}, ROC-AUC {auc:.4f}, "
                 f"{metrics.get('eval_samples_per_second', 0):.0f} samples/s"
             )
-        rate = metrics.get("eval_samples_per_second")
-        if rate:
-            self.progress.update(self.task, rate=self.progress.tasks[0].fields["rate"])
 
     def on_end(self) -> None:
         self.progress.stop()
-
-
-def _quiet_libraries() -> None:
-    """Keep transformers/datasets chatter off the terminal; errors still surface."""
-    import warnings
-
-    import datasets
-    import transformers
-
-    datasets.disable_progress_bars()
-    transformers.logging.set_verbosity_error()
-    warnings.filterwarnings("ignore", category=UserWarning)
-    warnings.filterwarnings("ignore", category=FutureWarning)
 
 
 @handle_errors
@@ -166,7 +166,7 @@ def train_cli(
         },
     ).settings
     rank = int(os.environ.get("RANK", "0"))
-    _quiet_libraries()
+    quiet_ml_logs()
     progress = RichTrainProgress() if rank == 0 else None
     result = train(settings, resume=resume, progress=progress)
     if rank != 0:

@@ -135,9 +135,9 @@ def evaluate(
     predictor = load_predictor(
         model_dir,
         backend,
-        batch_size=settings.train.eval_batch_size,
+        batch_size=settings.inference.batch_size,
         target_prior=target_prior,
-        threads=settings.train.threads,
+        threads=settings.inference.threads,
     )
     frame, data_name = load_labelled(settings, data)
     y = frame[LABEL].to_numpy()

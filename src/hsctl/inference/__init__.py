@@ -65,23 +65,30 @@ class Predictor(ABC):
         """Token ids of each text (truncated, unpadded)."""
         return [enc.ids for enc in self.tokenizer.encode_batch(list(texts))]
 
-    def predict_proba(self, texts: Sequence[str], *, on_batch: Callable[[int], None] | None = None) -> np.ndarray:
-        """P(hate) per text, in input order, after the prior shift when a target prior is set."""
+    def logits(self, texts: Sequence[str], *, on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+        """Raw logits per text, in input order; batches are sorted by token count to cut padding."""
         import numpy as np
-
-        from hsctl.core.decision import shift_prior
-        from hsctl.evaluate.metrics import softmax_positive
 
         ids = self.encode(texts)
         order = np.argsort([len(x) for x in ids], kind="stable")
-        probs = np.empty(len(ids), dtype=np.float64)
+        out: np.ndarray | None = None
         for start in range(0, len(order), self.batch_size):
             batch_idx = order[start : start + self.batch_size]
             input_ids, mask = _pad([ids[i] for i in batch_idx], self.pad_id)
             logits = self.forward(input_ids, mask, np.zeros_like(input_ids))
-            probs[batch_idx] = softmax_positive(logits)
+            if out is None:
+                out = np.empty((len(ids), logits.shape[1]), dtype=np.float32)
+            out[batch_idx] = logits
             if on_batch is not None:
                 on_batch(len(batch_idx))
+        return out if out is not None else np.empty((0, len(self.info.labels)), dtype=np.float32)
+
+    def predict_proba(self, texts: Sequence[str], *, on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+        """P(hate) per text, in input order, after the prior shift when a target prior is set."""
+        from hsctl.core.decision import shift_prior
+        from hsctl.evaluate.metrics import softmax_positive
+
+        probs = softmax_positive(self.logits(texts, on_batch=on_batch))
         if self.target_prior is not None and self.info.validation_prior:
             probs = shift_prior(probs, self.info.validation_prior, self.target_prior)
         return probs
@@ -160,10 +167,19 @@ def load_predictor(
     target_prior: float | None = None,
     threads: int | None = None,
 ) -> Predictor:
-    """A predictor for a model folder; the folder is validated first (exit 4 when bad)."""
+    """A predictor for a model folder; the folder is validated first (exit 4 when bad).
+
+    The ONNX backends import neither torch nor transformers.
+    """
+    from hsctl.errors import ConfigError
+
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
     info = read_model_info(model_dir)
     if backend == "torch":
         return TorchPredictor(info, batch_size=batch_size, target_prior=target_prior, threads=threads)
-    from hsctl.errors import ConfigError
+    from hsctl.inference.onnx import OnnxPredictor
 
-    raise ConfigError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS[:1])}")
+    return OnnxPredictor(
+        info, int8=backend == "onnx-int8", batch_size=batch_size, target_prior=target_prior, threads=threads
+    )

@@ -54,7 +54,7 @@ def read_model_info(path: Path) -> ModelInfo:
     if not path.is_dir():
         raise DataError(f"not a model folder: {path}")
     missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
-    if not any(path.glob("*.safetensors")) and not (path / "onnx").is_dir():
+    if not any(path.glob("*.safetensors")) and not (path / "onnx").is_dir() and not (path / "model.onnx").is_file():
         missing.append("model.safetensors")
     if missing:
         raise DataError(f"incomplete model folder {path}: missing {', '.join(missing)}")

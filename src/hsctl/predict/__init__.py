@@ -123,9 +123,9 @@ def predict_file(
     predictor = load_predictor(
         model_dir,
         backend,
-        batch_size=settings.train.eval_batch_size,
+        batch_size=settings.inference.batch_size,
         target_prior=target_prior,
-        threads=settings.train.threads,
+        threads=settings.inference.threads,
     )
     frame = read_input(source, text_column)
     raw = frame[text_column]

@@ -281,7 +281,7 @@ def train(settings: Settings, *, resume: bool = False, progress: TrainProgress |
         epochs_completed=round(float(trainer.state.epoch or 0.0), 3),
         resumed_from=str(resume_from) if resume_from else None,
         tracking=plan.backend,
-        warnings=[plan.reason] if plan.backend == "wandb-offline" else [],
+        warnings=[plan.reason] if plan.fell_back else [],
     )
     if not main_process:
         return result

@@ -15,7 +15,7 @@ from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState,
 class TrainProgress(Protocol):
     """What the CLI (or any caller) is told while training runs; the library never prints."""
 
-    def on_start(self, total_steps: int, start_step: int) -> None:
+    def on_start(self, total_steps: int, start_step: int, samples_per_step: int) -> None:
         """Training starts (``start_step`` > 0 when resuming)."""
 
     def on_step(self, step: int, epoch: float) -> None:
@@ -41,7 +41,8 @@ class ProgressCallback(TrainerCallback):
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
         if state.is_world_process_zero:
-            self.progress.on_start(state.max_steps, state.global_step)
+            per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+            self.progress.on_start(state.max_steps, state.global_step, per_step)
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
         if state.is_world_process_zero:

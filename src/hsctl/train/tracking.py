@@ -26,6 +26,7 @@ class TrackingPlan:
 
     backend: str  # none | wandb | wandb-offline
     reason: str
+    fell_back: bool = False
 
     @property
     def enabled(self) -> bool:
@@ -54,7 +55,9 @@ def plan_tracking(cfg: TrackingSettings) -> TrackingPlan:
     if backend == "none":
         return TrackingPlan("none", "tracking disabled")
     if backend == "wandb" and os.environ.get("WANDB_MODE", "").lower() != "offline" and not wandb_reachable():
-        return TrackingPlan("wandb-offline", "the wandb server is unreachable: logging offline (wandb sync later)")
+        return TrackingPlan(
+            "wandb-offline", "the wandb server is unreachable: logging offline (wandb sync later)", fell_back=True
+        )
     return TrackingPlan(backend, "as configured")
 
 

@@ -1,0 +1,195 @@
+"""``quantize``: export a trained model to ONNX fp32 and int8, verify both, measure them.
+
+fp32 must match PyTorch logits within ``export.max_logit_diff`` (else exit 1);
+int8 may lose at most ``export.max_f1_drop`` validation macro-F1 (else exit 3,
+keeping only fp32, unless forced). Writes ``onnx/`` and ``quantize.json``
+beside the model, atomically.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hsctl.core.io import atomic_dir, utc_now, write_json
+from hsctl.errors import DataError, HsctlError
+from hsctl.inference.onnx import FP32_FILE, INT8_FILE, ONNX_DIR
+from hsctl.models import read_model_info, resolve_model_dir
+
+if TYPE_CHECKING:
+    from hsctl.inference import Predictor
+    from hsctl.settings import Settings
+
+REPORT = "quantize.json"
+LATENCY_TEXTS = 256
+
+
+@dataclass
+class QuantizeResult:
+    """The report written to ``quantize.json`` and whether int8 passed its gate."""
+
+    report: dict[str, Any]
+    int8_kept: bool
+    gate_failures: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return dict(self.report)
+
+
+def validation_texts(settings: Settings) -> tuple[list[str], list[int]]:
+    """Texts and labels of the preprocessed validation split (the data the threshold was chosen on)."""
+    import datasets
+
+    processed = settings.paths.processed_dir
+    if not (processed / "dataset_dict.json").is_file():
+        raise DataError(f"quantize verifies on the validation split: no preprocessed data at {processed}")
+    split = datasets.load_from_disk(str(processed))["validation"]
+    return list(split["text"]), [int(y) for y in split["label"]]
+
+
+def measure_latency(predictor: Predictor, texts: list[str], batch_sizes: list[int]) -> dict[str, dict[str, float]]:
+    """Median milliseconds per batch and samples/s at each batch size, after a warm-up pass."""
+    results: dict[str, dict[str, float]] = {}
+    sample = (texts * (LATENCY_TEXTS // max(len(texts), 1) + 1))[:LATENCY_TEXTS]
+    for size in batch_sizes:
+        predictor.batch_size = size
+        n_batches = max(4, min(64, LATENCY_TEXTS // size))
+        chunk = (
+            sample[: size * n_batches] if size * n_batches <= len(sample) else (sample * n_batches)[: size * n_batches]
+        )
+        predictor.logits(chunk[: size * 2])  # warm-up
+        timings: list[float] = []
+        for start in range(0, len(chunk), size):
+            batch = chunk[start : start + size]
+            t0 = time.perf_counter()
+            predictor.logits(batch)
+            timings.append(time.perf_counter() - t0)
+        median = statistics.median(timings)
+        results[str(size)] = {"ms_per_batch": round(median * 1000, 3), "samples_per_s": round(size / median, 1)}
+    return results
+
+
+def quantize(
+    settings: Settings,
+    *,
+    model: str | Path | None = None,
+    max_f1_drop: float | None = None,
+    force: bool = False,
+    measure: bool = True,
+) -> QuantizeResult:
+    """Export, optimise, quantise, verify and benchmark; see the module docstring for the gates."""
+    import numpy as np
+
+    from hsctl.evaluate.metrics import binary_metrics, softmax_positive
+    from hsctl.inference import TorchPredictor
+    from hsctl.inference.onnx import OnnxPredictor
+    from hsctl.quantize.export import (
+        copy_model_files,
+        cpu_flags,
+        export_fp32,
+        model_config,
+        optimize_graph,
+        quantize_int8,
+    )
+
+    started = time.perf_counter()
+    cfg = settings.export
+    max_drop = cfg.max_f1_drop if max_f1_drop is None else max_f1_drop
+    model_dir = resolve_model_dir(settings.paths.models_dir, model)
+    info = read_model_info(model_dir)
+    if not any(model_dir.glob("*.safetensors")):
+        raise DataError(f"{model_dir} has no safetensors weights to export")
+    texts, labels = validation_texts(settings)
+    threads = settings.inference.threads
+    batch = settings.inference.batch_size
+    torch_predictor = TorchPredictor(info, batch_size=batch, threads=threads)
+    torch_logits = torch_predictor.logits(texts)
+    flags = cpu_flags()
+    failures: list[str] = []
+    with atomic_dir(model_dir / ONNX_DIR) as tmp:
+        export_dir = tmp / "_export"
+        exporter = export_fp32(model_dir, export_dir, cfg.opset)
+        fusions = optimize_graph(export_dir / FP32_FILE, tmp / FP32_FILE, model_config(model_dir))
+        quantize_int8(tmp / FP32_FILE, tmp / INT8_FILE, per_channel=cfg.per_channel, reduce_range=not flags["vnni"])
+        for leftover in export_dir.iterdir():
+            leftover.unlink()
+        export_dir.rmdir()
+        copy_model_files(model_dir, tmp)
+        staged = read_model_info(tmp)
+        fp32 = OnnxPredictor(staged, batch_size=batch, threads=threads)
+        int8 = OnnxPredictor(staged, int8=True, batch_size=batch, threads=threads)
+        fp32_logits = fp32.logits(texts)
+        max_diff = float(np.max(np.abs(fp32_logits - torch_logits))) if len(texts) else 0.0
+        if max_diff > cfg.max_logit_diff:
+            raise HsctlError(
+                f"fp32 ONNX logits differ from PyTorch by {max_diff:.2e} (> {cfg.max_logit_diff:g}); nothing written"
+            )
+        threshold = info.threshold
+        f1 = {
+            "torch": binary_metrics(labels, softmax_positive(torch_logits), threshold)["macro_f1"],
+            "onnx": binary_metrics(labels, softmax_positive(fp32_logits), threshold)["macro_f1"],
+            "onnx-int8": binary_metrics(labels, int8.predict_proba(texts), threshold)["macro_f1"],
+        }
+        drop = f1["torch"] - f1["onnx-int8"]
+        int8_kept = drop <= max_drop or force
+        latency: dict[str, Any] = {}
+        if measure:
+            predictors: dict[str, Predictor] = {"torch": torch_predictor, "onnx": fp32, "onnx-int8": int8}
+            latency = {name: measure_latency(p, texts, cfg.latency_batch_sizes) for name, p in predictors.items()}
+        del int8, fp32  # release the files before a possible removal
+        if not int8_kept:
+            (tmp / INT8_FILE).unlink()
+            failures.append(
+                f"int8 loses {drop:.4f} validation macro-F1 (more than {max_drop:g}); kept the fp32 export only "
+                "(--force keeps int8)"
+            )
+        sizes = {name: (tmp / name).stat().st_size for name in (FP32_FILE, INT8_FILE) if (tmp / name).is_file()}
+        report: dict[str, Any] = {
+            "model": str(model_dir),
+            "model_version": info.version,
+            "onnx_dir": str(model_dir / ONNX_DIR),
+            "files": {name: str(model_dir / ONNX_DIR / name) for name in sizes},
+            "exporter": exporter,
+            "opset": cfg.opset,
+            "graph_fusions": fusions,
+            "quantization": {"weights": "int8", "per_channel": cfg.per_channel, "reduce_range": not flags["vnni"]},
+            "verification": {
+                "validation_rows": len(texts),
+                "max_abs_logit_diff_fp32": max_diff,
+                "max_logit_diff_allowed": cfg.max_logit_diff,
+                "macro_f1": f1,
+                "int8_f1_drop": drop,
+                "max_f1_drop": max_drop,
+                "threshold": threshold,
+            },
+            "int8_kept": int8_kept,
+            "forced": force and drop > max_drop,
+            "file_size_bytes": {**sizes, "model.safetensors": (model_dir / "model.safetensors").stat().st_size},
+            "latency": latency,
+            "speedup_vs_torch": _speedups(latency),
+            "cpu": flags,
+            "threads": threads,
+            "created_at": utc_now(),
+        }
+        report["elapsed_s"] = round(time.perf_counter() - started, 2)
+        write_json(tmp / REPORT, report)
+    write_json(model_dir / REPORT, report)
+    return QuantizeResult(report=report, int8_kept=int8_kept, gate_failures=failures)
+
+
+def _speedups(latency: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    base = latency.get("torch", {})
+    out: dict[str, dict[str, float]] = {}
+    for name, sizes in latency.items():
+        if name == "torch":
+            continue
+        out[name] = {
+            size: round(values["samples_per_s"] / base[size]["samples_per_s"], 2)
+            for size, values in sizes.items()
+            if size in base and base[size]["samples_per_s"]
+        }
+    return out
