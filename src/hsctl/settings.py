@@ -246,12 +246,36 @@ class ExportSettings(_Group):
 class ServeSettings(_Group):
     """The prediction server."""
 
-    host: str = Field("127.0.0.1", description="Address the server binds to.")
+    host: str = Field("127.0.0.1", description="Address the server binds to (0.0.0.0 in containers).")
     port: int = Field(8000, ge=0, le=65535, description="TCP port the server listens on.")
-    workers: int = Field(1, ge=1, description="Server worker processes.")
+    workers: int = Field(1, ge=1, description="Server worker processes (each loads the model once).")
+    model: str | None = Field(None, description="Model folder or run name to serve; unset: the latest trained model.")
+    backend: Literal["torch", "onnx", "onnx-int8", "onnx-auto"] = Field(
+        "torch", description="Inference backend; 'onnx-auto' (--onnx) takes int8 ONNX if present, else fp32 ONNX."
+    )
+    model_name: str = Field("hsctl", min_length=1, description="Model name in Open Inference Protocol (v2) paths.")
+    threads: int | None = Field(None, ge=1, description="Inference threads per worker; unset uses every core.")
     max_batch_size: int = Field(32, ge=1, description="Largest micro-batch of texts run at once.")
-    max_wait_ms: float = Field(2.0, ge=0, description="Longest wait to fill a micro-batch, in milliseconds.")
+    max_wait_ms: float = Field(
+        2.0, ge=0, description="Longest wait to fill a micro-batch once other requests are waiting, in milliseconds."
+    )
+    max_queue: int = Field(1024, ge=1, description="Texts waiting for inference before new requests get 503.")
+    retry_after_s: int = Field(1, ge=0, description="Retry-After seconds sent with a 503 when the queue is full.")
+    max_text_chars: int = Field(2000, ge=1, description="Longest accepted text, in characters (413 beyond).")
+    max_batch_items: int = Field(64, ge=1, description="Most texts in one request (413 beyond).")
+    max_body_bytes: int = Field(262_144, ge=1024, description="Largest request body in bytes (413 beyond).")
     api_key: SecretStr | None = Field(None, description="API key required on prediction endpoints when set.")
+    protect_health: bool = Field(False, description="Require the API key on health and metrics endpoints too.")
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS; empty: CORS off.")
+    log_predictions: bool = Field(True, description="Write a JSON-lines prediction log for drift detection.")
+    log_url: str | None = Field(
+        None, description="Prediction log directory or fsspec URL (s3://, gs://); unset: <artifacts>/predictions."
+    )
+    log_text: Literal["text", "sha256", "none"] = Field(
+        "text", description="Log each text as is, as its sha256, or not at all."
+    )
+    log_max_bytes: int = Field(10_000_000, ge=1024, description="Rotate the prediction log file at this size.")
+    log_queue: int = Field(100_000, ge=1, description="Log records buffered in memory; beyond, records are dropped.")
 
 
 class DriftSettings(_Group):

@@ -63,12 +63,12 @@ def test_quantize_cli_errors_and_gate(quantized_model: Path, monkeypatch):
     assert invoke("quantize", "--model", str(quantized_model), "--max-f1-drop", "-1").exit_code == 2
     import hsctl.quantize
 
-    class Failed:
-        report = json.loads((quantized_model / "quantize.json").read_text())
-        int8_kept = False
-        gate_failures = ["int8 loses 0.2000 validation macro-F1 (more than 0.01); kept the fp32 export only"]
-
-    monkeypatch.setattr(hsctl.quantize, "quantize", lambda *a, **k: Failed())
+    failed = hsctl.quantize.QuantizeResult(
+        report=json.loads((quantized_model / "quantize.json").read_text()),
+        int8_kept=False,
+        gate_failures=["int8 loses 0.2000 validation macro-F1 (more than 0.01); kept the fp32 export only"],
+    )
+    monkeypatch.setattr(hsctl.quantize, "quantize", lambda *a, **k: failed)
     out = invoke("quantize", "--model", str(quantized_model))
     assert out.exit_code == 3
     assert "kept the fp32 export only" in out.stderr

@@ -127,9 +127,4 @@ def quiet_ml_logs() -> None:
     logging.getLogger().setLevel(logging.ERROR)  # onnxruntime.quantization logs on the root logger
     for category in (UserWarning, FutureWarning, DeprecationWarning):
         warnings.filterwarnings("ignore", category=category)
-    try:
-        from torch.jit import TracerWarning
-
-        warnings.filterwarnings("ignore", category=TracerWarning)
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
+    warnings.filterwarnings("ignore", message=".*TracerWarning.*|.*trace.*")  # torch.onnx tracing notes

@@ -18,6 +18,7 @@ from hsctl.cli import fetch as fetch_cmd
 from hsctl.cli import predict as predict_cmd
 from hsctl.cli import preprocess as preprocess_cmd
 from hsctl.cli import quantize as quantize_cmd
+from hsctl.cli import serve as serve_cmd
 from hsctl.cli import train as train_cmd
 from hsctl.cli._common import GlobalOptions
 
@@ -70,6 +71,7 @@ app.command("train")(train_cmd.train_cli)
 app.command("evaluate")(evaluate_cmd.evaluate_cli)
 app.command("predict")(predict_cmd.predict_cli)
 app.command("quantize")(quantize_cmd.quantize_cli)
+app.command("serve")(serve_cmd.serve_cli)
 app.add_typer(config_cmd.app, name="config")
 
 

@@ -88,7 +88,7 @@ class Predictor(ABC):
         from hsctl.core.decision import shift_prior
         from hsctl.evaluate.metrics import softmax_positive
 
-        probs = softmax_positive(self.logits(texts, on_batch=on_batch))
+        probs: np.ndarray = softmax_positive(self.logits(texts, on_batch=on_batch))
         if self.target_prior is not None and self.info.validation_prior:
             probs = shift_prior(probs, self.info.validation_prior, self.target_prior)
         return probs

@@ -1,0 +1,55 @@
+"""Prometheus metrics, ``hsctl_`` prefix, base units, no text in labels.
+
+With several worker processes set ``PROMETHEUS_MULTIPROC_DIR`` (``hsctl serve
+--workers N`` does) and ``/metrics`` aggregates every worker.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+class ServerMetrics:
+    """Every metric the server exports, on its own registry (so tests can build many apps)."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        # In multiprocess mode values live in files; the registry is only built at scrape time.
+        self.registry = None if self.multiprocess else CollectorRegistry()
+        kw: dict[str, Any] = {"registry": self.registry} if self.registry is not None else {}
+        self.requests = Counter(
+            "hsctl_requests", "HTTP requests by endpoint and status code.", ["endpoint", "status"], **kw
+        )
+        self.duration = Histogram(
+            "hsctl_request_duration_seconds", "HTTP request latency.", ["endpoint"], buckets=LATENCY_BUCKETS, **kw
+        )
+        self.batch_size = Histogram("hsctl_batch_size", "Texts per inference micro-batch.", buckets=BATCH_BUCKETS, **kw)
+        self.inference = Histogram(
+            "hsctl_inference_duration_seconds", "Model time per micro-batch.", buckets=LATENCY_BUCKETS, **kw
+        )
+        gauge_kw = {**kw, "multiprocess_mode": "livesum"} if self.multiprocess else kw
+        self.queue_depth = Gauge("hsctl_queue_depth", "Texts waiting for inference.", **gauge_kw)
+        self.predictions = Counter("hsctl_predictions", "Predictions by predicted label.", ["label"], **kw)
+        info_kw = {**kw, "multiprocess_mode": "max"} if self.multiprocess else kw
+        self.model_info = Gauge(
+            "hsctl_model_info", "The served model (value 1).", ["name", "version", "backend", "threshold"], **info_kw
+        )
+        self.log_dropped = Counter("hsctl_prediction_log_dropped", "Prediction-log records dropped.", **kw)
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition text and its content type."""
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+        if self.registry is not None:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
