@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import require_shared  # noqa: E402
+from _common import require_shared
 
 
 def tweets(n: int) -> list[str]:
@@ -95,7 +95,9 @@ def main() -> None:
              "--backend", "onnx-int8", "-o", str(Path(tmp) / "scored.csv")],
             check=True, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        print(f"hsctl predict --backend onnx-int8 on 10,000 tweets: {time.perf_counter() - started:.1f} s (target 20 s)")
+        print(
+            f"hsctl predict --backend onnx-int8 on 10,000 tweets: {time.perf_counter() - started:.1f} s (target 20 s)"
+        )
 
 
 if __name__ == "__main__":

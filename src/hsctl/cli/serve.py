@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import tempfile
 from typing import Annotated
@@ -23,6 +24,10 @@ def _check_port(host: str, port: int) -> None:
             probe.bind((host, port))
         except OSError as exc:
             raise HsctlError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
+def _ignore_signal(signum: int, frame: object) -> None:
+    """Placeholder handler restored by uvicorn after its graceful shutdown."""
 
 
 @handle_errors
@@ -114,6 +119,10 @@ def serve_cli(
         highlight=False,
         soft_wrap=True,
     )
+    # uvicorn drains and shuts down on SIGTERM/SIGINT, then re-raises the signal with the previous
+    # handlers in place; no-op handlers make a graceful stop exit with code 0.
+    signal.signal(signal.SIGTERM, _ignore_signal)
+    signal.signal(signal.SIGINT, _ignore_signal)
     common = {
         "host": cfg.host,
         "port": cfg.port,

@@ -123,7 +123,10 @@ class JsonBody:
                 await too_large(scope, receive, send)
                 return
         headers = [(k, v) for k, v in scope.get("headers") or [] if k != b"content-type"]
-        scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+        scope["headers"] = [
+            *headers,
+            (b"content-type", b"application/json"),
+        ]  # in place: the router's "route" key must reach RequestMetrics
         replayed = False
 
         async def replay() -> dict[str, Any]:
