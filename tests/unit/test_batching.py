@@ -43,7 +43,7 @@ def test_concurrent_requests_are_coalesced_in_order():
 
 def test_lone_request_does_not_wait():
     async def main() -> None:
-        batcher, sizes = make(max_wait_ms=2000, delay=0)
+        batcher, _ = make(max_wait_ms=2000, delay=0)
         await batcher.start()
         started = time.perf_counter()
         assert await batcher.submit(["hello"]) == [5.0]

@@ -21,9 +21,9 @@ async def client(model: Path, tmp: Path, **serve: Any) -> AsyncIterator[httpx.As
     overrides = {"paths.artifacts": str(tmp / "artifacts"), "serve.backend": "onnx-auto"}
     overrides.update({f"serve.{k}": v for k, v in serve.items()})
     app = create_app(load_settings(overrides).settings, model)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
-            yield c
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c
 
 
 def run(coro: Callable[[], Coroutine[Any, Any, None]]) -> None:
