@@ -33,6 +33,7 @@ DEFAULT_CONFIG_FILE = "hsctl.toml"
 DEFAULT_ENV_FILE = ".env"
 DEFAULT_HUB_DATASET = "thefrankhsu/hate_speech_twitter"
 DEFAULT_BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+GATE_METRICS = ("accuracy", "macro_f1", "weighted_f1", "roc_auc", "pr_auc", "ece")
 
 
 class _Group(BaseModel):
@@ -170,7 +171,7 @@ class TrainSettings(_Group):
     run_name: str | None = Field(None, description="Name of the run and its model folder; default: model-timestamp.")
     epochs: float = Field(5, gt=0, description="Most training epochs (early stopping may end sooner).")
     batch_size: int = Field(32, ge=1, description="Training batch size per process.")
-    eval_batch_size: int = Field(128, ge=1, description="Batch size for validation and prediction.")
+    eval_batch_size: int = Field(128, ge=1, description="Batch size of the per-epoch validation pass.")
     learning_rate: float | None = Field(
         None,
         gt=0,
@@ -217,6 +218,14 @@ class EvaluateSettings(_Group):
         default_factory=dict, description="Metric floors, e.g. {macro_f1 = 0.8}; a miss exits with code 3."
     )
 
+    @field_validator("fail_under")
+    @classmethod
+    def _known_metrics(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(GATE_METRICS))
+        if unknown:
+            raise ValueError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(GATE_METRICS)}")
+        return value
+
 
 class InferenceSettings(_Group):
     """Batch inference shared by evaluate, predict, quantize and serve."""
@@ -255,7 +264,10 @@ class ServeSettings(_Group):
     )
     model_name: str = Field("hsctl", min_length=1, description="Model name in Open Inference Protocol (v2) paths.")
     threads: int | None = Field(None, ge=1, description="Inference threads per worker; unset uses every core.")
-    max_batch_size: int = Field(32, ge=1, description="Largest micro-batch of texts run at once.")
+    max_batch_size: int = Field(64, ge=1, description="Most texts coalesced from concurrent requests into one batch.")
+    model_batch_size: int = Field(
+        16, ge=1, description="Texts per model call within a micro-batch (sorted by length: less padding)."
+    )
     max_wait_ms: float = Field(
         2.0, ge=0, description="Longest wait to fill a micro-batch once other requests are waiting, in milliseconds."
     )

@@ -89,3 +89,8 @@ def test_evaluate_and_predict_onnx_backends(quantized_model: Path, isolated: Pat
     assert out.exit_code == 0, out.stderr
     assert json.loads(out.stdout)["backend"] == "onnx-int8"
     assert invoke("predict", "in.csv", "--model", str(quantized_model), "--backend", "tf").exit_code == 2
+
+
+def test_resume_rejects_other_training_flags(isolated: Path):
+    out = invoke("train", "--resume", "--epochs", "2")
+    assert out.exit_code == 2 and "drop --epochs" in out.stderr

@@ -109,3 +109,9 @@ def test_hub_model_fails_fast(demo_data: Path):
     assert out.returncode == 5
     assert time.monotonic() - started < 20
     assert "unreachable" in out.stderr and "--model scratch" in out.stderr
+
+
+def test_offline_hub_model_not_cached(demo_data: Path, tmp_path: Path):
+    out = run("train", "--model", "someone/some-model", env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")})
+    assert out.returncode == 5
+    assert "not in the local cache" in out.stderr

@@ -127,3 +127,40 @@ def test_predict_bad_inputs(trained_model: Path, tmp_path: Path):
         predict_file(settings, str(tmp_path / "x.csv"))
     with pytest.raises(ConfigError, match="unsupported output"):
         predict_file(settings, str(tmp_path / "x.csv"), output=str(tmp_path / "out.xlsx"))
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("tweets.csv", "tweets.scored.csv"),
+        ("my.data.csv", "my.data.scored.csv"),
+        ("x.csv.gz", "x.scored.csv.gz"),
+        ("dir/a.jsonl", "dir/a.scored.jsonl"),
+        ("-", "-"),
+    ],
+)
+def test_default_output_names(source: str, expected: str):
+    assert default_output(source) == str(Path(expected)) if source != "-" else default_output(source) == "-"
+
+
+def test_predict_compressed_output_and_label_column(trained_model: Path, tmp_path: Path):
+    import gzip
+
+    frame = pd.DataFrame({"tweet": ["hello", 42, "all glorbians are worthless"], "label": [0, 0, 1]})
+    frame.to_csv(tmp_path / "in.csv.gz", index=False)
+    result = predict_file(settings_for(trained_model), str(tmp_path / "in.csv.gz"))
+    assert result.output.endswith("in.scored.csv.gz")
+    with gzip.open(result.output, "rt") as fh:
+        out = pd.read_csv(fh)
+    assert out["label"].tolist() == [0, 0, 1]  # the true labels survive
+    assert out["predicted_label"].notna().all()  # 42 is scored as the text "42"
+    assert any("predicted_label" in w for w in result.warnings)
+    with pytest.raises(DataError, match="unsupported input type"):
+        predict_file(settings_for(trained_model), str(tmp_path / "notes.txt"))
+
+
+def test_evaluate_counts_dropped_empty_rows(trained_model: Path, tmp_path: Path):
+    frame = pd.DataFrame({"tweet": ["a nice day", "", "all glorbians are worthless"], "label": [0, 1, 1]})
+    frame.to_csv(tmp_path / "e.csv", index=False)
+    report = evaluate(settings_for(trained_model), data=str(tmp_path / "e.csv"), output_dir=tmp_path / "out").report
+    assert report["n"] == 2 and report["dropped_empty_text"] == 1

@@ -88,3 +88,23 @@ def test_nothing_to_resume(isolated: Path):
 def test_default_run_name():
     assert default_run_name("sentence-transformers/all-MiniLM-L6-v2").startswith("all-MiniLM-L6-v2-")
     assert default_run_name("scratch").startswith("scratch-")
+
+
+def test_scratch_vocabulary_is_deterministic():
+    from hsctl.train.base import scratch_vocabulary
+
+    texts = ["Hello world, hello there!", "Über café @USER HTTPURL", "b a b a c"]
+    first = scratch_vocabulary(texts, 60)
+    assert first == scratch_vocabulary(list(texts), 60)
+    assert first[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    assert "hello" in first and "##o" in first and "," in first
+    assert "cafe" in first  # accents stripped like BERT's uncased tokenizer
+    assert len(scratch_vocabulary(texts, 20)) <= max(20, len(set("".join(first))) * 2 + 5)
+
+
+def test_fail_under_setting_is_validated():
+    from hsctl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown metric"):
+        load_settings({"evaluate.fail_under": {"f1": 0.5}})
+    assert load_settings({"evaluate.fail_under": {"macro_f1": 0.5}}).settings.evaluate.fail_under == {"macro_f1": 0.5}

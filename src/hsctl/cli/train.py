@@ -165,6 +165,18 @@ def train_cli(
             "tracking.backend": tracking,
         },
     ).settings
+    if resume:
+        given = {
+            "--model": model, "--epochs": epochs, "--batch-size": batch_size, "--learning-rate": learning_rate,
+            "--max-length": max_length, "--seed": seed, "--class-weights": class_weights, "--patience": patience,
+            "--full-determinism": full_determinism, "--threshold-mode": threshold_mode,
+            "--target-recall": target_recall, "--target-prior": target_prior,
+        }  # fmt: skip
+        clash = [flag for flag, value in given.items() if value is not None]
+        if clash:
+            from hsctl.errors import ConfigError
+
+            raise ConfigError(f"--resume continues the interrupted run with its own settings; drop {', '.join(clash)}")
     rank = int(os.environ.get("RANK", "0"))
     quiet_ml_logs()
     progress = RichTrainProgress() if rank == 0 else None

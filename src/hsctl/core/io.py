@@ -35,6 +35,7 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    _normalize_modes(tmp)
     backup: Path | None = None
     if target.exists():
         backup = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
@@ -63,6 +64,14 @@ def atomic_write_text(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _normalize_modes(root: Path) -> None:
+    """Give files written by libraries that use 0600 (safetensors, mkstemp) the usual modes."""
+    file_mode = 0o666 & ~_umask()
+    for path in root.rglob("*"):
+        if path.is_file():
+            os.chmod(path, file_mode)
 
 
 def _umask() -> int:

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 REPORT = "eval.json"
 SUMMARY = "eval.md"
-GATE_METRICS = ("accuracy", "macro_f1", "weighted_f1", "roc_auc", "pr_auc", "ece")
+from hsctl.settings import GATE_METRICS  # noqa: E402  (one list for flags and settings)
+
 LOWER_IS_BETTER = {"ece"}
 
 
@@ -86,11 +87,13 @@ def load_labelled(settings: Settings, data: str | None) -> tuple[pd.DataFrame, s
     validate_labels(frame, settings.data.labels, name)
     frame[LABEL] = frame[LABEL].map(as_label_id).astype("int64")
     frame[TEXT] = frame[TEXT].map(lambda t: normalize_text(t, settings.data.normalize) if isinstance(t, str) else "")
+    empty = int((frame[TEXT].str.len() == 0).sum())
     frame = frame[frame[TEXT].str.len() > 0]
     if frame.empty:
         raise DataError(f"{name}: no rows with text to evaluate")
     if CATEGORY not in frame.columns:
         frame[CATEGORY] = None
+    frame.attrs["dropped_empty_text"] = empty
     return frame.reset_index(drop=True), name
 
 
@@ -156,6 +159,7 @@ def evaluate(
         "at_0.5": {k: v for k, v in at_half.items() if k not in ("n",)},
         "per_category_at_0.5": per_category_recall(frame, probs >= 0.5),
         "data": data_name,
+        "dropped_empty_text": int(frame.attrs.get("dropped_empty_text", 0)),
         "label_rate": float(np.mean(y)),
         "target_prior": predictor.target_prior,
         "model": str(model_dir),

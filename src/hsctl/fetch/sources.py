@@ -92,7 +92,13 @@ def read_source(source: str, data: DataSettings, *, require_label: bool = True, 
         raw, revision = _read_hub(source, data)
     splits = {
         name: canonicalize(
-            frame, data.text_column, data.label_column, data.category_column, data.label_map, require_label, name
+            frame,
+            data.text_column,
+            data.label_column,
+            data.category_column,
+            data.label_map,
+            require_label,
+            source if len(raw) == 1 else f"{source} [{name}]",
         )
         for name, frame in raw.items()
     }

@@ -47,6 +47,11 @@ class OnnxPredictor(Predictor):
         path = onnx_file(info.path, int8)
         if path is None:
             kind = "int8" if int8 else "fp32"
+            if int8 and onnx_file(info.path, int8=False) is not None:
+                raise DataError(
+                    f"no int8 ONNX model in {info.path}: quantize kept only fp32 (int8 lost too much F1); "
+                    "use --backend onnx, or 'hsctl quantize --force' to keep int8"
+                )
             raise DataError(f"no {kind} ONNX model in {info.path}: run 'hsctl quantize --model {info.path}' first")
         self.backend = "onnx-int8" if int8 else "onnx"
         self.path = path

@@ -7,7 +7,7 @@ and are counted, never silently skipped.
 
 from __future__ import annotations
 
-import io
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hsctl.core.io import atomic_write_text
-from hsctl.core.tables import read_table, table_format
+from hsctl.core.tables import TABLE_SUFFIXES, read_table, table_format
 from hsctl.errors import ConfigError, DataError
 from hsctl.models import resolve_model_dir
 
@@ -51,6 +50,22 @@ class PredictResult:
         return dict(self.__dict__)
 
 
+def _as_text(value: object) -> str:
+    """Cell value as text: numbers and other scalars are stringified, missing values are empty."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    try:
+        import pandas as pd
+
+        if pd.isna(value):
+            return ""
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
 def read_input(source: str, text_column: str) -> pd.DataFrame:
     """A file in any table format, or stdin lines (one text per line) for ``-``."""
     import pandas as pd
@@ -66,34 +81,43 @@ def read_input(source: str, text_column: str) -> pd.DataFrame:
 
 
 def write_output(frame: pd.DataFrame, destination: str) -> None:
-    """Write by suffix (CSV, TSV, JSONL, Parquet), or JSON lines on stdout for ``-``; files atomically."""
+    """Write by suffix (CSV, TSV, JSONL, JSON, Parquet; ``.gz`` and friends compress), or JSON lines on stdout.
+
+    Files are written to a temporary sibling and renamed, so a failure never
+    leaves a half-written output.
+    """
     if destination == STDIO:
         sys.stdout.write(frame.to_json(orient="records", lines=True, force_ascii=False))
         sys.stdout.flush()
         return
     path = Path(destination)
     fmt = table_format(path)
-    if fmt in ("csv", "tsv"):
-        atomic_write_text(path, frame.to_csv(index=False, sep="\t" if fmt == "tsv" else ","))
-    elif fmt in ("jsonl", "json"):
-        atomic_write_text(path, frame.to_json(orient="records", lines=fmt == "jsonl", force_ascii=False))
-    elif fmt == "parquet":
-        buffer = io.BytesIO()
-        frame.to_parquet(buffer, index=False)
-        tmp = path.with_name(f".{path.name}.tmp")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(buffer.getvalue())
-        tmp.replace(path)
-    else:
+    if fmt is None:
         raise ConfigError(f"unsupported output type for {destination}: use .csv, .tsv, .jsonl, .json or .parquet")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")  # keeps the suffixes, so compression is inferred
+    try:
+        if fmt in ("csv", "tsv"):
+            frame.to_csv(tmp, index=False, sep="\t" if fmt == "tsv" else ",")
+        elif fmt in ("jsonl", "json"):
+            frame.to_json(tmp, orient="records", lines=fmt == "jsonl", force_ascii=False)
+        else:
+            frame.to_parquet(tmp, index=False)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def default_output(source: str) -> str:
-    """``tweets.csv`` -> ``tweets.scored.csv``; stdin -> stdout."""
+    """``tweets.csv`` -> ``tweets.scored.csv``, ``my.data.csv.gz`` -> ``my.data.scored.csv.gz``; stdin -> stdout."""
     if source == STDIO:
         return STDIO
     path = Path(source)
-    return str(path.with_name(f"{path.name.split('.')[0]}.scored{''.join(path.suffixes)}"))
+    suffixes = path.suffixes
+    start = next((i for i, s in enumerate(suffixes) if s.lower() in TABLE_SUFFIXES), len(suffixes))
+    tail = "".join(suffixes[start:])
+    stem = path.name[: len(path.name) - len(tail)] if tail else path.name
+    return str(path.with_name(f"{stem}.scored{tail}"))
 
 
 def predict_file(
@@ -115,6 +139,8 @@ def predict_file(
     from hsctl.preprocess.normalize import normalize_text
 
     started = time.perf_counter()
+    if source != STDIO and table_format(Path(source)) is None:
+        raise DataError(f"unsupported input type for {source}: use .csv, .tsv, .jsonl, .json, .parquet or '-'")
     destination = output or default_output(source)
     if destination != STDIO and table_format(Path(destination)) is None:
         raise ConfigError(f"unsupported output type for {destination}: use .csv, .tsv, .jsonl, .json or .parquet")
@@ -129,7 +155,7 @@ def predict_file(
     )
     frame = read_input(source, text_column)
     raw = frame[text_column]
-    cleaned = [normalize_text(t, settings.data.normalize) if isinstance(t, str) else "" for t in raw.tolist()]
+    cleaned = [normalize_text(_as_text(t), settings.data.normalize) for t in raw.tolist()]
     good = np.array([bool(t) for t in cleaned], dtype=bool)
     if on_start is not None:
         on_start(int(good.sum()))
@@ -138,15 +164,21 @@ def predict_file(
         probs[good] = predictor.predict_proba([t for t, ok in zip(cleaned, good, strict=True) if ok], on_batch=on_batch)
     labels = predictor.info.labels
     out = frame.copy()
-    out["hate_probability"] = pd.array([None if np.isnan(p) else float(p) for p in probs], dtype="Float64")
-    out["label"] = [labels[int(p >= predictor.threshold)] if ok else None for p, ok in zip(probs, good, strict=True)]
+    prob_column, label_column = "hate_probability", "label"
+    warnings = []
+    if label_column in out.columns or prob_column in out.columns:
+        prob_column, label_column = "predicted_hate_probability", "predicted_label"
+        warnings.append(f"the input has a label column: predictions go to {prob_column} and {label_column}")
+    out[prob_column] = pd.array([None if np.isnan(p) else float(p) for p in probs], dtype="Float64")
+    out[label_column] = [
+        labels[int(p >= predictor.threshold)] if ok else None for p, ok in zip(probs, good, strict=True)
+    ]
     bad_rows = [int(i) + 1 for i in np.flatnonzero(~good)]
     if bad_rows:
         out["error"] = [None if ok else "empty text" for ok in good]
     write_output(out, destination)
     elapsed = time.perf_counter() - started
-    counts = out["label"].value_counts().to_dict()
-    warnings = []
+    counts = out[label_column].value_counts().to_dict()
     if bad_rows:
         shown = ", ".join(map(str, bad_rows[:MAX_BAD_ROWS_SHOWN])) + (
             ", ..." if len(bad_rows) > MAX_BAD_ROWS_SHOWN else ""

@@ -176,7 +176,7 @@ def create_app(settings: Settings, model_dir: Path | None = None) -> FastAPI:
     path = model_dir or resolve_model_dir(settings.paths.models_dir, cfg.model)
     state = ServerState(
         settings=settings,
-        model=ServedModel(cfg.model_name, path, cfg.backend, batch_size=cfg.max_batch_size, threads=cfg.threads),
+        model=ServedModel(cfg.model_name, path, cfg.backend, batch_size=cfg.model_batch_size, threads=cfg.threads),
         metrics=ServerMetrics(),
     )
 
@@ -239,10 +239,10 @@ def create_app(settings: Settings, model_dir: Path | None = None) -> FastAPI:
     return app
 
 
-def _require_key(state: ServerState, *, health: bool = False) -> Callable[[Request], None]:
+def _require_key(state: ServerState, *, health: bool = False) -> Callable[[Request], Awaitable[None]]:
     key = state.settings.serve.api_key
 
-    def check(request: Request) -> None:
+    async def check(request: Request) -> None:  # async: a sync dependency would hop to a thread pool
         if key is None or (health and not state.settings.serve.protect_health):
             return
         given = request.headers.get("x-api-key") or ""

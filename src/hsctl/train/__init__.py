@@ -119,7 +119,7 @@ def train(settings: Settings, *, resume: bool = False, progress: TrainProgress |
     from hsctl.settings import TrainSettings
     from hsctl.train.base import load_base_model, resolve_base_model
     from hsctl.train.callbacks import InterruptCallback, ProgressCallback, WeightedTrainer
-    from hsctl.train.tracking import configure_wandb_env, log_final, plan_tracking
+    from hsctl.train.tracking import configure_wandb_env, log_final, plan_tracking, start_run
 
     paths = settings.paths
     runs_dir = paths.artifacts / "runs"
@@ -203,14 +203,24 @@ def train(settings: Settings, *, resume: bool = False, progress: TrainProgress |
     run_dir = runs_dir / run_name
     args.output_dir = str(run_dir / "checkpoints")
     main_process = args.process_index == 0
-    if plan.enabled:
+    if plan.enabled and main_process:
+        plan = start_run(plan, settings.tracking, paths.artifacts / "wandb", run_name, cfg.model_dump(mode="json"))
+    elif plan.enabled:
         configure_wandb_env(plan, settings.tracking, paths.artifacts / "wandb", run_name)
     if main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(
-            run_dir / RUN_FILE,
-            {"status": "running", "run_name": run_name, "started_at": utc_now(), "train": cfg.model_dump(mode="json")},
-        )
+        if resume_from is not None:
+            _update_run(run_dir, status="running", resumed_from=str(resume_from))
+        else:
+            write_json(
+                run_dir / RUN_FILE,
+                {
+                    "status": "running",
+                    "run_name": run_name,
+                    "started_at": utc_now(),
+                    "train": cfg.model_dump(mode="json"),
+                },
+            )
 
     def compute_metrics(eval_pred: Any) -> dict[str, float]:
         probs = softmax_positive(eval_pred.predictions)

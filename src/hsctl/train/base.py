@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from hsctl.core.hub import resolve_revision
-from hsctl.errors import DataError
+from hsctl.core.hub import hub_offline, resolve_revision
+from hsctl.errors import DataError, HubUnreachableError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerFast
@@ -66,6 +66,8 @@ def resolve_base_model(model: str, *, hub_timeout_s: float) -> BaseModelRef:
         return BaseModelRef(name=model, kind="packaged", location=str(packaged))
     if model.startswith((".", "/", "~")) or model.count("/") > 1:
         raise DataError(f"model folder not found: {model}")
+    if hub_offline():  # use the local cache only (transformers honours HF_HUB_OFFLINE)
+        return BaseModelRef(name=model, kind="hub", location=model, revision=None)
     revision = resolve_revision(model, repo_type="model", revision=None, timeout=hub_timeout_s, hint=MODEL_HINT)
     return BaseModelRef(name=model, kind="hub", location=model, revision=revision)
 
@@ -99,10 +101,54 @@ def load_base_model(
         )
     except OSError as exc:
         first = str(exc).strip().splitlines()[0]
+        if ref.kind == "hub" and hub_offline():
+            raise HubUnreachableError(
+                f"HF_HUB_OFFLINE is set and model {ref.name!r} is not in the local cache", hint=MODEL_HINT
+            ) from exc
         raise DataError(f"cannot load base model {ref.name}: {first} (weights must be safetensors)") from exc
     if not tokenizer.is_fast:
         raise DataError(f"{ref.name} has no fast tokenizer (tokenizer.json), which serving needs")
     return model, tokenizer
+
+
+def scratch_vocabulary(texts: Sequence[str], size: int) -> list[str]:
+    """A deterministic WordPiece vocabulary: special tokens, every character, then the commonest words.
+
+    Built by counting (ties broken alphabetically) rather than by the tokenizers
+    trainer, whose tie-breaking varies between runs: every DDP rank and every
+    rerun with the same data gets the same vocabulary.
+    """
+    import unicodedata
+    from collections import Counter
+
+    def words(text: str) -> list[str]:
+        text = unicodedata.normalize("NFD", text.lower())
+        text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
+        out, current = [], []
+        for ch in text:
+            if ch.isalnum():
+                current.append(ch)
+            else:
+                if current:
+                    out.append("".join(current))
+                    current = []
+                if not ch.isspace():
+                    out.append(ch)
+        if current:
+            out.append("".join(current))
+        return out
+
+    counts = Counter(w for text in texts for w in words(text))
+    chars = sorted({ch for word in counts for ch in word})
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *(f"##{ch}" for ch in chars)]
+    seen = set(vocab)
+    for word, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+        if len(vocab) >= size:
+            break
+        if word not in seen:
+            vocab.append(word)
+            seen.add(word)
+    return vocab
 
 
 def build_scratch_model(
@@ -113,22 +159,14 @@ def build_scratch_model(
     vocab_size: int,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
     """A tiny random BERT with a WordPiece vocabulary trained on ``texts``: tests and smoke runs only."""
-    from tokenizers import BertWordPieceTokenizer
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
     if not texts:
         raise DataError("the scratch model needs training texts to build its vocabulary")
-    wordpiece = BertWordPieceTokenizer(lowercase=True)
-    wordpiece.train_from_iterator(
-        list(texts),
-        vocab_size=vocab_size,
-        min_frequency=1,
-        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
-        show_progress=False,
-    )
     with tempfile.TemporaryDirectory() as tmp:
-        wordpiece.save_model(tmp)
-        tokenizer = BertTokenizerFast(vocab_file=str(Path(tmp) / "vocab.txt"), do_lower_case=True)
+        vocab_file = Path(tmp) / "vocab.txt"
+        vocab_file.write_text("\n".join(scratch_vocabulary(texts, vocab_size)) + "\n", encoding="utf-8")
+        tokenizer = BertTokenizerFast(vocab_file=str(vocab_file), do_lower_case=True)
     config = BertConfig(
         vocab_size=tokenizer.vocab_size,
         hidden_size=64,

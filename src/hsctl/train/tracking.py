@@ -101,3 +101,40 @@ def log_final(
     artifact.add_dir(str(model_dir))
     run.log_artifact(artifact)
     run.finish()
+
+
+def start_run(
+    plan: TrackingPlan, cfg: TrackingSettings, wandb_dir: Path, run_name: str, config: dict[str, Any]
+) -> TrackingPlan:
+    """Start the wandb run before training (the Trainer's callback then reuses it).
+
+    A server that accepts connections but refuses the run (bad key, proxy) makes
+    ``wandb.init`` fail: log offline instead of failing the training run.
+    """
+    if not plan.enabled:
+        return plan
+    import wandb
+
+    configure_wandb_env(plan, cfg, wandb_dir, run_name)
+    kwargs: dict[str, Any] = {
+        "project": cfg.project,
+        "entity": cfg.entity,
+        "name": run_name,
+        "dir": str(wandb_dir),
+        "config": config,
+    }
+    try:
+        wandb.init(
+            **kwargs,
+            mode="offline" if plan.backend == "wandb-offline" else "online",
+            settings=wandb.Settings(init_timeout=30),
+        )
+        return plan
+    except Exception as exc:  # wandb raises CommError, UsageError, timeouts...
+        if plan.backend == "wandb-offline":
+            raise
+        os.environ["WANDB_MODE"] = "offline"
+        wandb.init(**kwargs, mode="offline")
+        return TrackingPlan(
+            "wandb-offline", f"wandb refused the run ({type(exc).__name__}): logging offline", fell_back=True
+        )
