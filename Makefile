@@ -17,8 +17,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 demo: setup
-	$(BIN)/hsctl fetch --source demo
-	$(BIN)/hsctl preprocess
+	$(BIN)/hsctl pipeline --demo
 
 test: setup
 	$(BIN)/python -m pytest

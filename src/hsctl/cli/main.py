@@ -15,6 +15,7 @@ from hsctl.__about__ import __version__
 from hsctl.cli import config as config_cmd
 from hsctl.cli import evaluate as evaluate_cmd
 from hsctl.cli import fetch as fetch_cmd
+from hsctl.cli import pipeline as pipeline_cmd
 from hsctl.cli import predict as predict_cmd
 from hsctl.cli import preprocess as preprocess_cmd
 from hsctl.cli import quantize as quantize_cmd
@@ -72,6 +73,7 @@ app.command("evaluate")(evaluate_cmd.evaluate_cli)
 app.command("predict")(predict_cmd.predict_cli)
 app.command("quantize")(quantize_cmd.quantize_cli)
 app.command("serve")(serve_cmd.serve_cli)
+app.command("pipeline")(pipeline_cmd.pipeline_cli)
 app.add_typer(config_cmd.app, name="config")
 
 
