@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -39,6 +40,10 @@ def quantize_cli(
     threads: Annotated[
         int | None, typer.Option("--threads", help="CPU threads (setting inference.threads).", show_default=False)
     ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="ONNX folder (default: <model>/onnx).", show_default=False),
+    ] = None,
     artifacts: ArtifactsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -56,7 +61,7 @@ def quantize_cli(
     ).settings
     quiet_ml_logs()
     with err_console().status("exporting, quantising and verifying ..."):
-        result = quantize(settings, model=model, force=force, measure=latency)
+        result = quantize(settings, model=model, force=force, measure=latency, output_dir=output)
     report = result.report
     if json_out:
         emit_json(report)

@@ -80,6 +80,7 @@ def quantize(
     max_f1_drop: float | None = None,
     force: bool = False,
     measure: bool = True,
+    output_dir: Path | None = None,
 ) -> QuantizeResult:
     """Export, optimise, quantise, verify and benchmark; see the module docstring for the gates."""
     import numpy as np
@@ -110,7 +111,8 @@ def quantize(
     torch_logits = torch_predictor.logits(texts)
     flags = cpu_flags()
     failures: list[str] = []
-    with atomic_dir(model_dir / ONNX_DIR) as tmp:
+    onnx_dir = Path(output_dir) if output_dir else model_dir / ONNX_DIR
+    with atomic_dir(onnx_dir) as tmp:
         export_dir = tmp / "_export"
         exporter = export_fp32(model_dir, export_dir, cfg.opset)
         fusions = optimize_graph(export_dir / FP32_FILE, tmp / FP32_FILE, model_config(model_dir))
@@ -151,8 +153,8 @@ def quantize(
         report: dict[str, Any] = {
             "model": str(model_dir),
             "model_version": info.version,
-            "onnx_dir": str(model_dir / ONNX_DIR),
-            "files": {name: str(model_dir / ONNX_DIR / name) for name in sizes},
+            "onnx_dir": str(onnx_dir),
+            "files": {name: str(onnx_dir / name) for name in sizes},
             "exporter": exporter,
             "opset": cfg.opset,
             "graph_fusions": fusions,
@@ -177,7 +179,8 @@ def quantize(
         }
         report["elapsed_s"] = round(time.perf_counter() - started, 2)
         write_json(tmp / REPORT, report)
-    write_json(model_dir / REPORT, report)
+    if output_dir is None:  # beside the model too; an explicit --output keeps the model folder untouched
+        write_json(model_dir / REPORT, report)
     return QuantizeResult(report=report, int8_kept=int8_kept, gate_failures=failures)
 
 
