@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from hsctl.core.io import atomic_dir, utc_now, write_json
 from hsctl.errors import ConfigError, DataError
-from hsctl.models import resolve_model_dir
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -131,17 +130,10 @@ def evaluate(
     from hsctl.evaluate.metrics import binary_metrics, expected_calibration_error
     from hsctl.evaluate.plots import write_plots
     from hsctl.fetch.sources import LABEL, TEXT
-    from hsctl.inference import load_predictor
+    from hsctl.inference import predictor_for
 
     started = time.perf_counter()
-    model_dir = resolve_model_dir(settings.paths.models_dir, model)
-    predictor = load_predictor(
-        model_dir,
-        backend,
-        batch_size=settings.inference.batch_size,
-        target_prior=target_prior,
-        threads=settings.inference.threads,
-    )
+    predictor = predictor_for(settings, model, backend, target_prior=target_prior)
     frame, data_name = load_labelled(settings, data)
     y = frame[LABEL].to_numpy()
     probs = predictor.predict_proba(frame[TEXT].tolist())
@@ -162,7 +154,7 @@ def evaluate(
         "dropped_empty_text": int(frame.attrs.get("dropped_empty_text", 0)),
         "label_rate": float(np.mean(y)),
         "target_prior": predictor.target_prior,
-        "model": str(model_dir),
+        "model": str(predictor.info.path),
         "model_version": predictor.model_version,
         "backend": backend,
         "created_at": utc_now(),

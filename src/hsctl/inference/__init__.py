@@ -18,6 +18,8 @@ from hsctl.models import ModelInfo, read_model_info
 if TYPE_CHECKING:
     import numpy as np
 
+    from hsctl.settings import Settings
+
 Backend = Literal["torch", "onnx", "onnx-int8"]
 BACKENDS: tuple[str, ...] = ("torch", "onnx", "onnx-int8")
 
@@ -182,4 +184,19 @@ def load_predictor(
 
     return OnnxPredictor(
         info, int8=backend == "onnx-int8", batch_size=batch_size, target_prior=target_prior, threads=threads
+    )
+
+
+def predictor_for(
+    settings: Settings, model: str | Path | None, backend: str = "torch", *, target_prior: float | None = None
+) -> Predictor:
+    """The predictor for ``--model`` (a folder, a run name, or the latest run) with the inference settings."""
+    from hsctl.models import resolve_model_dir
+
+    return load_predictor(
+        resolve_model_dir(settings.paths.models_dir, model),
+        backend,
+        batch_size=settings.inference.batch_size,
+        target_prior=target_prior,
+        threads=settings.inference.threads,
     )

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from hsctl.core.tables import TABLE_SUFFIXES, read_table, table_format
 from hsctl.errors import ConfigError, DataError
-from hsctl.models import resolve_model_dir
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -135,7 +134,7 @@ def predict_file(
     import numpy as np
     import pandas as pd
 
-    from hsctl.inference import load_predictor
+    from hsctl.inference import predictor_for
     from hsctl.preprocess.normalize import normalize_text
 
     started = time.perf_counter()
@@ -145,14 +144,7 @@ def predict_file(
     if destination != STDIO and table_format(Path(destination)) is None:
         raise ConfigError(f"unsupported output type for {destination}: use .csv, .tsv, .jsonl, .json or .parquet")
     text_column = settings.data.text_column
-    model_dir = resolve_model_dir(settings.paths.models_dir, model)
-    predictor = load_predictor(
-        model_dir,
-        backend,
-        batch_size=settings.inference.batch_size,
-        target_prior=target_prior,
-        threads=settings.inference.threads,
-    )
+    predictor = predictor_for(settings, model, backend, target_prior=target_prior)
     frame = read_input(source, text_column)
     raw = frame[text_column]
     cleaned = [normalize_text(_as_text(t), settings.data.normalize) for t in raw.tolist()]
