@@ -295,14 +295,92 @@ class DriftSettings(_Group):
 
     alpha: float = Field(0.05, gt=0, lt=1, description="Family-wise significance level across all drift tests.")
     min_rows: int = Field(100, ge=2, description="Fewest current rows a test needs; fewer skips it with a warning.")
+    log_url: str | None = Field(
+        None,
+        description="Prediction log read by default (directory or fsspec URL); unset: serve.log_url, "
+        "else <artifacts>/predictions.",
+    )
+    encoder: Literal["base", "model"] = Field(
+        "base",
+        description="Text embeddings, mean-pooled: 'base' is the packaged sentence encoder all-MiniLM-L6-v2, "
+        "'model' the trained model's encoder.",
+    )
+    max_embed_rows: int = Field(
+        2000,
+        ge=20,
+        le=5000,
+        description="Most rows per side embedded for the embedding tests (a seeded sample beyond; at most 5000).",
+    )
+    permutations: int = Field(
+        1000, ge=100, le=100_000, description="Permutations of the null distribution of the classifier and MMD tests."
+    )
+    cv_folds: int = Field(5, ge=2, le=20, description="Cross-validation folds of the domain classifier.")
+    seed: int = Field(0, description="Random seed of sampling, cross-validation and permutations.")
+    cache: bool = Field(
+        True, description="Reuse reference embeddings and predictions from <artifacts>/cache/drift when unchanged."
+    )
 
 
 class LoadtestSettings(_Group):
-    """Load tests."""
+    """Load tests (``hsctl loadtest``); durations take seconds or strings such as 500ms, 30s, 1m."""
 
     url: str = Field("http://127.0.0.1:8000", description="Base URL of the server under test.")
-    users: int = Field(16, ge=1, description="Concurrent simulated users (closed loop).")
-    duration_s: float = Field(30.0, gt=0, description="Measured duration of the run, in seconds.")
+    users: int = Field(
+        16, ge=1, le=100_000, description="Concurrent simulated users (closed loop); the user pool with a rate."
+    )
+    duration_s: float = Field(30.0, gt=0, le=86_400, description="Measured duration of the run, in seconds.")
+    rate: float | None = Field(
+        None, gt=0, description="Open loop: target requests per second (arrivals on a schedule); unset: closed loop."
+    )
+    warmup_s: float = Field(
+        5.0, ge=0, le=3_600, description="Seconds of load before the measured window; excluded from results."
+    )
+    max_requests: int = Field(
+        1_000_000, ge=1, description="Most requests sent in one run, warm-up included; the run stops when reached."
+    )
+    endpoint: Literal["predict", "v2"] = Field(
+        "predict", description="'predict' (POST /predict) or 'v2' (POST /v2/models/{serve.model_name}/infer)."
+    )
+    batch: int = Field(1, ge=1, le=10_000, description="Texts per request; 1 sends one text, more send a list.")
+    texts: str = Field("demo", min_length=1, description="Texts to send: any source fetch reads, or 'demo'.")
+    seed: int = Field(0, description="Random seed of the text sampling.")
+    timeout_s: float = Field(10.0, gt=0, le=600, description="Per-request timeout in seconds (a timeout is an error).")
+    ready_timeout_s: float = Field(
+        120.0, gt=0, le=3_600, description="Seconds to wait for the server to become ready before failing (exit 5)."
+    )
+    workers: int = Field(
+        0, ge=0, le=256, description="Local Locust worker processes (master/worker mode); 0 runs in one process."
+    )
+    expect_workers: int = Field(
+        0, ge=0, le=10_000, description="Workers started on other machines that the master waits for."
+    )
+    master_bind: str = Field(
+        "127.0.0.1", min_length=1, description="Address the master listens on for workers from other machines."
+    )
+    master_port: int = Field(5557, ge=1, le=65535, description="Port the master listens on for remote workers.")
+    worker_timeout_s: float = Field(
+        60.0, gt=0, le=3_600, description="Seconds to wait for every worker to connect to the master."
+    )
+    slo: str | None = Field(None, description="Objectives, e.g. 'p99<250ms,error_rate<0.1%'; a miss exits with code 3.")
+
+    @field_validator("duration_s", "warmup_s", "timeout_s", "ready_timeout_s", "worker_timeout_s", mode="before")
+    @classmethod
+    def _durations(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        from hsctl.loadtest.units import parse_duration
+
+        return parse_duration(value)
+
+    @field_validator("slo")
+    @classmethod
+    def _valid_slo(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from hsctl.loadtest.slo import parse_slo
+
+        parse_slo(value)
+        return value
 
 
 class TrackingSettings(_Group):

@@ -18,7 +18,18 @@ from tests.conftest import SHARED_TRAIN
 
 pytestmark = pytest.mark.integration
 HEAVY = ("torch", "transformers", "datasets", "onnxruntime")
-COMMANDS = ("fetch", "preprocess", "train", "evaluate", "predict", "quantize", "config", "config show")
+COMMANDS = (
+    "fetch",
+    "preprocess",
+    "train",
+    "evaluate",
+    "predict",
+    "quantize",
+    "drift",
+    "loadtest",
+    "config",
+    "config show",
+)
 
 
 def hsctl(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:

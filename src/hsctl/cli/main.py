@@ -13,8 +13,10 @@ import typer
 
 from hsctl.__about__ import __version__
 from hsctl.cli import config as config_cmd
+from hsctl.cli import drift as drift_cmd
 from hsctl.cli import evaluate as evaluate_cmd
 from hsctl.cli import fetch as fetch_cmd
+from hsctl.cli import loadtest as loadtest_cmd
 from hsctl.cli import pipeline as pipeline_cmd
 from hsctl.cli import predict as predict_cmd
 from hsctl.cli import preprocess as preprocess_cmd
@@ -73,6 +75,8 @@ app.command("evaluate")(evaluate_cmd.evaluate_cli)
 app.command("predict")(predict_cmd.predict_cli)
 app.command("quantize")(quantize_cmd.quantize_cli)
 app.command("serve")(serve_cmd.serve_cli)
+app.command("loadtest")(loadtest_cmd.loadtest_cli)
+app.command("drift")(drift_cmd.drift_cli)
 app.command("pipeline")(pipeline_cmd.pipeline_cli)
 app.add_typer(config_cmd.app, name="config")
 

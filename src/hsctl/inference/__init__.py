@@ -47,7 +47,7 @@ class Predictor(ABC):
         self.tokenizer = Tokenizer.from_file(str(info.path / "tokenizer.json"))
         self.tokenizer.no_padding()  # padding is done per length-sorted batch
         self.tokenizer.enable_truncation(max_length=info.max_length)
-        self.pad_id = _pad_id(info.path, self.tokenizer)
+        self.pad_id = pad_token_id(info.path, self.tokenizer)
 
     @property
     def threshold(self) -> float:
@@ -76,7 +76,7 @@ class Predictor(ABC):
         out: np.ndarray | None = None
         for start in range(0, len(order), self.batch_size):
             batch_idx = order[start : start + self.batch_size]
-            input_ids, mask = _pad([ids[i] for i in batch_idx], self.pad_id)
+            input_ids, mask = pad_batch([ids[i] for i in batch_idx], self.pad_id)
             logits = self.forward(input_ids, mask, np.zeros_like(input_ids))
             if out is None:
                 out = np.empty((len(ids), logits.shape[1]), dtype=np.float32)
@@ -107,7 +107,8 @@ class Predictor(ABC):
         ]
 
 
-def _pad(batch: Sequence[Sequence[int]], pad_id: int) -> tuple[Any, Any]:
+def pad_batch(batch: Sequence[Sequence[int]], pad_id: int) -> tuple[Any, Any]:
+    """Right-pad token ids into ``(input_ids, attention_mask)`` int64 arrays."""
     import numpy as np
 
     width = max((len(x) for x in batch), default=1) or 1
@@ -119,7 +120,8 @@ def _pad(batch: Sequence[Sequence[int]], pad_id: int) -> tuple[Any, Any]:
     return input_ids, mask
 
 
-def _pad_id(path: Path, tokenizer: Any) -> int:
+def pad_token_id(path: Path, tokenizer: Any) -> int:
+    """The id of the model's pad token, from its tokenizer files (BERT's [PAD] by default)."""
     import json
 
     token = "[PAD]"
