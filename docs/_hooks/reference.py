@@ -2,7 +2,8 @@
 
 In a page, ``<!-- cli-options: train -->`` (or ``config show``) becomes the table of
 that command's options, and ``<!-- settings-reference -->`` the table of every
-setting, so the docs cannot drift from the code.
+setting, so the docs cannot drift from the code. A marker is expanded only on a
+line of its own.
 """
 
 from __future__ import annotations
@@ -11,35 +12,53 @@ import html
 import re
 from typing import Any
 
-CLI_MARKER = re.compile(r"<!--\s*cli-options:\s*([\w\- ]+?)\s*-->")
-SETTINGS_MARKER = re.compile(r"<!--\s*settings-reference\s*-->")
+# A marker counts only on a line of its own, so pages can mention it in inline code.
+CLI_MARKER = re.compile(r"^[ \t]*<!--\s*cli-options:\s*([\w\- ]+?)\s*-->[ \t]*$", re.MULTILINE)
+SETTINGS_MARKER = re.compile(r"^[ \t]*<!--\s*settings-reference\s*-->[ \t]*$", re.MULTILINE)
 
 
 def _cell(text: Any) -> str:
     return html.escape(str(text), quote=False).replace("|", "\\|").replace("\n", " ")
 
 
+def _param_kind(param: Any) -> str:
+    """A short type name; works with click parameters and with Typer's own (Typer >= 0.2x vendors click)."""
+    if getattr(param, "is_flag", False) and not getattr(param, "secondary_opts", None):
+        return "flag"
+    kind = getattr(param, "type", None)
+    if kind is not None:
+        return str(getattr(kind, "name", kind)).lower()
+    bare = getattr(param, "bare_type", None)
+    if callable(bare):
+        try:
+            return str(bare()).lower()
+        except Exception:  # a type Typer cannot name: fall back to the annotation below
+            pass
+    descriptor = getattr(param, "type_descriptor", None)
+    annotation = getattr(descriptor, "annotation", None)
+    return getattr(annotation, "__name__", str(annotation or "")).lower()
+
+
 def cli_options(path: str) -> str:
     """Markdown table of a command's arguments and options."""
-    import click
     import typer
 
     from hsctl.cli.main import app
 
     command: Any = typer.main.get_command(app)
     for part in path.split():
-        command = command.commands[part]  # type: ignore[union-attr]
+        command = command.commands[part]
     rows = ["| option | type | default | description |", "| --- | --- | --- | --- |"]
     for param in command.params:
-        if isinstance(param, click.Argument):
-            name = f"`{param.human_readable_name}` (argument)"
+        if getattr(param, "hidden", False):
+            continue
+        if getattr(param, "param_type_name", "") == "argument":
+            shown_name = getattr(param, "human_readable_name", None) or (param.name or "").upper()
+            name = f"`{shown_name}` (argument)"
         else:
-            names = [*param.opts, *param.secondary_opts]
+            names = [*param.opts, *getattr(param, "secondary_opts", [])]
             name = " / ".join(f"`{n}`" for n in names)
-        if getattr(param, "is_flag", False) and not getattr(param, "secondary_opts", None):
-            kind = "flag"
-        else:
-            kind = getattr(param.type, "name", str(param.type)).lower()
+        kind = _param_kind(param)
         default = param.default
         shown = "" if default in (None, False, ()) or callable(default) else f"`{default}`"
         help_text = getattr(param, "help", "") or ""
@@ -65,9 +84,7 @@ def settings_reference() -> str:
             default = info.get_default(call_default_factory=True)
             env = ENV_PREFIX + key.replace(".", ENV_DELIMITER).upper()
             kind = str(ann).replace("typing.", "").replace("<class '", "").replace("'>", "")
-            rows.append(
-                f"| `{key}` | `{env}` | {_cell(kind)} | `{_cell(default)}` | {_cell(info.description or '')} |"
-            )
+            rows.append(f"| `{key}` | `{env}` | {_cell(kind)} | `{_cell(default)}` | {_cell(info.description or '')} |")
 
     walk(Settings, "")
     return "\n".join(rows)

@@ -39,6 +39,8 @@ def test_demo_pipeline_runs_then_skips(isolated: Path):
     statuses = {s["name"]: s["status"] for s in json.loads(changed.stdout)["stages"]}
     assert statuses == dict.fromkeys(STAGES, "skipped") | {"evaluate": "gate-failed"}
     assert "macro_f1" in changed.stderr
+    rerun = runner.invoke(app, ["pipeline", "--demo"], env={"HSCTL_EVALUATE__FAIL_UNDER": '{"macro_f1": 1.5}'})
+    assert rerun.exit_code == 3  # an unchanged failing gate is not turned into a pass by skipping
 
     forced = runner.invoke(app, ["pipeline", "--demo", "--from", "preprocess", "--to", "preprocess", "--force"])
     assert forced.exit_code == 0 and "preprocess" in forced.stdout

@@ -166,3 +166,15 @@ def test_page_in_headless_chromium(onnx_server: Server, tmp_path: Path):
         driver.save_screenshot(str(tmp_path / "page.png"))
     finally:
         driver.quit()
+
+
+def test_unwritable_log_destination_is_one_line(quantized_model: Path, tmp_path: Path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the log directory should be")
+    out = subprocess.run(
+        [sys.executable, "-m", "hsctl", "serve", "--model", str(quantized_model), "--port", str(free_port()),
+         "--log-url", str(blocker / "logs")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 1
+    assert out.stderr.strip().startswith("error: cannot write the prediction log") and "--no-log" in out.stderr

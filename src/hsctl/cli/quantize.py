@@ -35,7 +35,10 @@ def quantize_cli(
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Keep the int8 model even when it loses more F1.")] = False,
     latency: Annotated[
-        bool, typer.Option("--latency/--no-latency", help="Measure latency at batch sizes 1, 8 and 32.")
+        bool,
+        typer.Option(
+            "--latency/--no-latency", help="Measure latency at each of export.latency_batch_sizes (default 1, 8, 32)."
+        ),
     ] = True,
     threads: Annotated[
         int | None, typer.Option("--threads", help="CPU threads (setting inference.threads).", show_default=False)

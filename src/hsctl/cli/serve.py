@@ -6,6 +6,8 @@ import os
 import signal
 import socket
 import tempfile
+from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -24,6 +26,33 @@ def _check_port(host: str, port: int) -> None:
             probe.bind((host, port))
         except OSError as exc:
             raise HsctlError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
+def _check_log_destination(log_url: str | None, artifacts: Path) -> None:
+    import fsspec
+
+    from hsctl.errors import HsctlError
+    from hsctl.serve.predlog import default_log_dir
+
+    destination = log_url or default_log_dir(artifacts)
+    try:
+        fs, root = fsspec.core.url_to_fs(destination)
+        fs.makedirs(root, exist_ok=True)
+    except (OSError, ValueError, ImportError) as exc:
+        raise HsctlError(f"cannot write the prediction log to {destination}: {exc}", hint="or pass --no-log") from exc
+
+
+def _run_uvicorn(start: Callable[[], None]) -> None:
+    """uvicorn exits with 3 when start-up fails; in hsctl 3 means "gate failed", so report exit 1."""
+    try:
+        start()
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            from hsctl.errors import HsctlError
+
+            raise HsctlError(
+                f"the server failed to start (uvicorn exit code {exc.code}); see the messages above"
+            ) from exc
 
 
 def _ignore_signal(signum: int, frame: object) -> None:
@@ -111,6 +140,8 @@ def serve_cli(
 
             raise DataError(f"no ONNX model in {model_dir}: run 'hsctl quantize' first, or serve with --backend torch")
     _check_port(cfg.host, cfg.port)
+    if cfg.log_predictions:  # an unwritable log destination is a one-line error, not a server traceback
+        _check_log_destination(cfg.log_url, settings.paths.artifacts)
     import uvicorn
 
     err_console().print(
@@ -133,7 +164,7 @@ def serve_cli(
     if cfg.workers == 1:
         from hsctl.serve.app import create_app
 
-        uvicorn.run(create_app(settings, model_dir), **common)  # type: ignore[arg-type]
+        _run_uvicorn(lambda: uvicorn.run(create_app(settings, model_dir), **common))  # type: ignore[arg-type]
         return
     # Worker processes are fresh interpreters: hand them the exact effective settings.
     from hsctl.serve.app import SETTINGS_FILE_ENV, dump_settings_for_workers
@@ -146,6 +177,8 @@ def serve_cli(
     os.environ[SETTINGS_FILE_ENV] = path
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="hsctl-prom-"))
     try:
-        uvicorn.run("hsctl.serve.app:app_from_env", factory=True, workers=cfg.workers, **common)  # type: ignore[arg-type]
+        _run_uvicorn(
+            lambda: uvicorn.run("hsctl.serve.app:app_from_env", factory=True, workers=cfg.workers, **common)  # type: ignore[arg-type]
+        )
     finally:
         os.unlink(path)

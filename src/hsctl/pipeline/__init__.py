@@ -150,7 +150,12 @@ def run_pipeline(
         manifest_path = manifests / f"{stage}.json"
         previous = read_json(manifest_path) if manifest_path.is_file() else {}
         if not force and previous.get("fingerprint") == fingerprint and _outputs_exist(stage, settings, model_dir):
-            result = StageResult(stage, "skipped", reason="up to date", summary=previous.get("summary", {}))
+            # An unchanged stage gives the same outcome: a gate that failed still fails (exit 3).
+            earlier = list(previous.get("gate_failures", []))
+            status = "gate-failed" if earlier else "skipped"
+            reason = "; ".join(earlier) or "up to date"
+            result = StageResult(stage, status, reason=reason, summary=previous.get("summary", {}))
+            failures += earlier
         else:
             if on_start is not None:
                 on_start(stage)
@@ -171,6 +176,7 @@ def run_pipeline(
                     "inputs": inputs,
                     "finished_at": utc_now(),
                     "summary": summary,
+                    "gate_failures": gate,
                 },
             )
         results.append(result)

@@ -257,7 +257,7 @@ def _require_key(state: ServerState, *, health: bool = False) -> Callable[[Reque
 
 def _ready(state: ServerState) -> MicroBatcher:
     if not state.model.ready or state.batcher is None:
-        raise ApiError(503, "not_ready", "model is loading", {"Retry-After": "1"})
+        raise ApiError(503, "not_ready", "model is loading", {"Retry-After": str(state.settings.serve.retry_after_s)})
     return state.batcher
 
 

@@ -66,10 +66,6 @@ def install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
         kind = {400: "invalid_json", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, kind, str(exc.detail), getattr(exc, "headers", None))
 
-    @app.exception_handler(UnicodeDecodeError)
-    async def not_utf8(request: Request, exc: UnicodeDecodeError) -> JSONResponse:
-        return error_response(400, "invalid_encoding", "request body is not valid UTF-8")
-
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         return error_response(500, "internal", f"internal error: {type(exc).__name__}")

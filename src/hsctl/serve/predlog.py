@@ -13,6 +13,8 @@ import hashlib
 import json
 import os
 import queue
+import secrets
+import socket
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -47,7 +49,9 @@ class PredictionLog:
         self.on_drop = on_drop
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._thread = threading.Thread(target=self._run, name="hsctl-predlog", daemon=True)
-        self._prefix = f"predictions-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+        # Host, pid and a random part: replicas sharing a directory (pid 1 in containers) never collide.
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        self._prefix = f"predictions-{stamp}-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self._seq = 0
         self._fh: IO[bytes] | None = None
         self._written = 0
@@ -112,9 +116,12 @@ class PredictionLog:
                     batch.append(item)
             try:
                 self._write_lines(batch)
-            except OSError as exc:  # keep serving; the error shows in /v2/health and the count
+            except OSError as exc:  # keep serving; the records count as dropped (hsctl_prediction_log_dropped)
                 self.error = str(exc)
                 self.dropped += len(batch)
+                if self.on_drop is not None:
+                    for _ in batch:
+                        self.on_drop()
         if self._fh is not None:
             self._fh.close()
 
