@@ -20,7 +20,7 @@ demo: setup
 	$(BIN)/hsctl pipeline --demo
 
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --cov-fail-under=85
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

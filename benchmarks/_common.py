@@ -62,3 +62,26 @@ def balanced_holdout(workdir: Path, per_class: int = 250, seed: int = 0) -> tupl
     frame.loc[picks].to_csv(data / "test.csv", index=False)
     frame.drop(picks).to_csv(data / "train.csv", index=False)
     return data / "train.csv", data / "test.csv"
+
+
+def parse_wrk(out: str) -> dict[str, float]:
+    """Requests/s, p50/p99 latency (ms), timeouts and non-2xx counts from ``wrk --latency`` output."""
+    import re
+
+    def latency(pct: str) -> float:
+        match = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if not match:
+            return float("nan")
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    timeouts = re.search(r"timeout (\d+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(rps.group(1)) if rps else float("nan"),
+        "p50_ms": latency("50"),
+        "p99_ms": latency("99"),
+        "timeouts": float(timeouts.group(1)) if timeouts else 0.0,
+        "errors": float(non2xx.group(1)) if non2xx else 0.0,
+    }

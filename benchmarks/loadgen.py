@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -26,6 +25,9 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import parse_wrk
 
 TRIVIAL_SERVER = r"""
 import asyncio, sys
@@ -97,15 +99,7 @@ def run_wrk(url: str, users: int, duration: int, script: Path, cpus: set[int]) -
         capture_output=True, text=True, check=True, preexec_fn=pinned(cpus),
     ).stdout  # fmt: skip
 
-    def latency(pct: str) -> float:
-        match = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        if not match:
-            return float("nan")
-        value, unit = float(match.group(1)), match.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    return {"rps": rps, "p50_ms": latency("50"), "p99_ms": latency("99")}
+    return parse_wrk(out)
 
 
 def run_hsctl(url: str, users: int, duration: int, workers: int, cpus: set[int], work: Path) -> dict[str, float]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -29,6 +28,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import parse_wrk
 from inference import tweets
 
 NAIVE_APP = """
@@ -102,23 +102,7 @@ def wrk(url: str, connections: int, duration: int, script: Path, bodies: Path) -
         capture_output=True, text=True, env={**os.environ, "BODIES": str(bodies)}, check=True,
     ).stdout  # fmt: skip
 
-    def latency(pct: str) -> float:
-        match = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        if not match:
-            return float("nan")
-        value, unit = float(match.group(1)), match.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    timeouts = re.search(r"timeout (\d+)", out)
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
-        "rps": rps,
-        "p50_ms": latency("50"),
-        "p99_ms": latency("99"),
-        "timeouts": float(timeouts.group(1)) if timeouts else 0.0,
-        "errors": float(non2xx.group(1)) if non2xx else 0.0,
-    }
+    return parse_wrk(out)
 
 
 def start(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
