@@ -40,6 +40,10 @@ def pipeline_cli(
             "--demo", help="Offline smoke run: the built-in demo set and the tiny scratch model (about a minute)."
         ),
     ] = False,
+    source: Annotated[
+        str | None,
+        typer.Option("--source", "-s", help="Data source for fetch (setting data.source).", show_default=False),
+    ] = None,
     from_stage: Annotated[
         str | None, typer.Option("--from", help=f"First stage: {STAGE_HELP}.", show_default=False)
     ] = None,
@@ -57,7 +61,7 @@ def pipeline_cli(
     from hsctl.errors import GateFailedError
     from hsctl.pipeline import DEMO_OVERRIDES, run_pipeline
 
-    overrides: dict[str, Any] = {"paths.artifacts": artifacts}
+    overrides: dict[str, Any] = {"paths.artifacts": artifacts, "data.source": source}
     if demo:
         overrides |= DEMO_OVERRIDES
     settings = load(ctx, overrides).settings
