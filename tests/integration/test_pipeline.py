@@ -53,3 +53,12 @@ def test_stage_selection_errors(isolated: Path):
     with pytest.raises(ConfigError, match="comes after"):
         run_pipeline(settings, from_stage="quantize", to_stage="fetch")
     assert runner.invoke(app, ["pipeline", "--from", "nope"]).exit_code == 2
+
+
+def test_source_flag_feeds_the_fetch_stage(isolated: Path, small_csv: Path):
+    out = runner.invoke(app, ["pipeline", "--source", str(small_csv), "--to", "preprocess", "--json"])
+    assert out.exit_code == 0, out.stderr
+    stages = {s["name"]: s for s in json.loads(out.stdout)["stages"]}
+    assert stages["fetch"]["summary"]["source"] == str(small_csv)
+    assert stages["fetch"]["summary"]["splits"] == {"train": 60}
+    assert stages["train"]["status"] == "not-selected"
