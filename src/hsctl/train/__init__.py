@@ -192,7 +192,7 @@ def train(settings: Settings, *, resume: bool = False, progress: TrainProgress |
         report_to=["wandb"] if plan.enabled else [],  # explicit: the default would try wandb
         run_name=run_name,
         disable_tqdm=True,
-        log_level="warning",
+        log_level="passive",  # keep the caller's transformers verbosity (the CLI quiets it)
         dataloader_num_workers=0,
         dataloader_pin_memory=cuda,
         # gloo is the CPU backend; only set under torchrun, accelerate treats it as "distributed".
