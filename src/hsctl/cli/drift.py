@@ -20,7 +20,7 @@ from hsctl.cli._common import (
     quiet_ml_logs,
 )
 from hsctl.cli.evaluate import ModelOpt
-from hsctl.cli.fetch import CategoryColOpt, LabelColOpt, LabelMapOpt, TextColOpt
+from hsctl.cli.fetch import CategoryColOpt, LabelColOpt, LabelMapOpt, TextColOpt, column_overrides
 
 
 @handle_errors
@@ -111,10 +111,7 @@ def drift_cli(
             "paths.artifacts": artifacts,
             "drift.alpha": alpha,
             "drift.min_rows": min_rows,
-            "data.text_column": text_column,
-            "data.label_column": label_column,
-            "data.category_column": category_column,
-            "data.label_map": label_map,
+            **column_overrides(text_column, label_column, category_column, label_map),
         },
     ).settings
     quiet_ml_logs()

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from hsctl.cli._common import ArtifactsOpt, JsonOpt, emit_json, err_console, handle_errors, load, out_console
-from hsctl.cli.fetch import CategoryColOpt, LabelColOpt, LabelMapOpt, TextColOpt
+from hsctl.cli.fetch import CategoryColOpt, LabelColOpt, LabelMapOpt, TextColOpt, column_overrides
 
 ModelOpt = Annotated[
     str | None,
@@ -71,10 +71,7 @@ def evaluate_cli(
         ctx,
         {
             "paths.artifacts": artifacts,
-            "data.text_column": text_column,
-            "data.label_column": label_column,
-            "data.category_column": category_column,
-            "data.label_map": label_map,
+            **column_overrides(text_column, label_column, category_column, label_map),
         },
     ).settings
     floors = parse_fail_under(fail_under) if fail_under else None

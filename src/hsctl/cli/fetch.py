@@ -40,6 +40,18 @@ LabelMapOpt = Annotated[
 ]
 
 
+def column_overrides(
+    text_column: str | None, label_column: str | None, category_column: str | None, label_map: str | None
+) -> dict[str, str | None]:
+    """The settings the column-mapping flags set; shared by every command that reads data files."""
+    return {
+        "data.text_column": text_column,
+        "data.label_column": label_column,
+        "data.category_column": category_column,
+        "data.label_map": label_map,
+    }
+
+
 @handle_errors
 def fetch_cli(
     ctx: typer.Context,
@@ -71,10 +83,7 @@ def fetch_cli(
         {
             "data.source": source,
             "data.revision": revision,
-            "data.text_column": text_column,
-            "data.label_column": label_column,
-            "data.category_column": category_column,
-            "data.label_map": label_map,
+            **column_overrides(text_column, label_column, category_column, label_map),
             "paths.artifacts": artifacts,
         },
     ).settings
