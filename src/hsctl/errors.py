@@ -57,3 +57,9 @@ class GateFailedError(HsctlError):
     """A quality gate or check was not met (drift detected, metric under a floor)."""
 
     exit_code = ExitCode.GATE_FAILED
+
+
+class TrainingInterrupted(HsctlError):
+    """Ctrl-C during training: a checkpoint was saved and ``hsctl train --resume`` continues."""
+
+    exit_code = ExitCode.INTERRUPTED

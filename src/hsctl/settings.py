@@ -32,8 +32,10 @@ ENV_DELIMITER = "__"
 DEFAULT_CONFIG_FILE = "hsctl.toml"
 DEFAULT_ENV_FILE = ".env"
 DEFAULT_HUB_DATASET = "thefrankhsu/hate_speech_twitter"
-DEFAULT_BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-GATE_METRICS = ("accuracy", "macro_f1", "weighted_f1", "roc_auc", "pr_auc", "ece")
+DEFAULT_BASE_MODEL = "sentence-transformers/all-mpnet-base-v2"
+DRIFT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
+# "functional" is the pass rate of the behavioural suite (evaluate --suite functional), not a data metric.
+GATE_METRICS = ("accuracy", "macro_f1", "weighted_f1", "roc_auc", "pr_auc", "ece", "functional")
 
 
 class _Group(BaseModel):
@@ -169,7 +171,11 @@ class TrainSettings(_Group):
         description="Base model: hub id, local folder, or 'scratch' (tiny random BERT, tests and smoke runs only).",
     )
     run_name: str | None = Field(None, description="Name of the run and its model folder; default: model-timestamp.")
-    epochs: float = Field(5, gt=0, description="Most training epochs (early stopping may end sooner).")
+    epochs: float = Field(
+        1,
+        gt=0,
+        description="Most training epochs (early stopping may end sooner); 1 fits mpnet in 15 minutes on 2 cores.",
+    )
     batch_size: int = Field(32, ge=1, description="Training batch size per process.")
     eval_batch_size: int = Field(128, ge=1, description="Batch size of the per-epoch validation pass.")
     learning_rate: float | None = Field(
@@ -182,22 +188,59 @@ class TrainSettings(_Group):
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
     max_length: int = Field(64, ge=8, le=4096, description="Maximum tokens per text; longer texts are truncated.")
     class_weights: bool = Field(True, description="Weight the loss by inverse class frequency (hate is the minority).")
+    category_weighting: Literal["none", "sqrt", "balanced"] = Field(
+        "sqrt",
+        description="Loss weights of hate rows by category: 'balanced' gives every category the same total, "
+        "'sqrt' the square root of its count (rare categories count more), 'none' leaves the mix as it is. "
+        "Needs a category column; without one only class weights apply.",
+    )
+    freeze_layers: int | None = Field(
+        None,
+        ge=0,
+        description="Bottom encoder layers kept frozen with the embeddings (faster, and keeps pretrained "
+        "features that carry to unseen kinds of hate); unset: half the layers of a pretrained model, 0 for scratch.",
+    )
     early_stopping_patience: int = Field(
-        2, ge=0, description="Epochs without validation macro-F1 gain before stopping; 0 disables early stopping."
+        2, ge=0, description="Evaluations without a gain of the selection metric before stopping; 0 disables it."
+    )
+    selection_metric: Literal["shift", "macro_f1"] = Field(
+        "shift",
+        description="What picks the best checkpoint: 'shift' is the category-balanced macro-F1 at the target "
+        "prior, 'macro_f1' the plain validation macro-F1.",
     )
     seed: int = Field(42, description="Random seed of the run.")
     full_determinism: bool = Field(
         False, description="Deterministic kernels and seeded workers (slower; same results on the same machine)."
     )
     threads: int | None = Field(None, ge=1, description="torch CPU threads; unset lets torch decide.")
+    calibrate: bool = Field(
+        True,
+        description="Fit temperature and bias on the validation split and fold them into the output layer, so "
+        "probabilities are calibrated before the prior shift.",
+    )
     threshold_mode: Literal["macro_f1", "recall"] = Field(
-        "macro_f1", description="Choose the decision threshold to maximise macro-F1, or to reach target_recall."
+        "macro_f1",
+        description="Choose the decision threshold to maximise (category-balanced) macro-F1, or to reach "
+        "target_recall.",
     )
     target_recall: float | None = Field(
         None, gt=0, le=1, description="Hate-class recall the threshold must reach when threshold_mode is 'recall'."
     )
     target_prior: float | None = Field(
-        None, gt=0, lt=1, description="Expected hate rate in deployment; probabilities are re-weighted to it."
+        0.5,
+        ge=0,
+        lt=1,
+        description="Expected hate rate in deployment: probabilities are re-weighted to it and the threshold and "
+        "shift-aware estimates use it; 0 keeps the validation rate and chooses the threshold on plain scores "
+        "(estimates are then reported at 0.5).",
+    )
+    threshold_bounds: tuple[float, float] = Field(
+        (0.2, 0.8),
+        description="The decision threshold (on probabilities at the target prior) stays inside these bounds, "
+        "so a small, easy validation split cannot push it to an extreme.",
+    )
+    functional_suite: bool = Field(
+        True, description="Score the behavioural suite after training (about a minute) for hsctl.json and the card."
     )
     scratch_vocab_size: int = Field(4000, ge=100, description="WordPiece vocabulary size of the 'scratch' model.")
     logging_steps: int = Field(10, ge=1, description="Steps between loss logs (progress bar and tracking).")
@@ -207,6 +250,11 @@ class TrainSettings(_Group):
     def _recall_mode_needs_target(self) -> TrainSettings:
         if self.threshold_mode == "recall" and self.target_recall is None:
             raise ValueError("threshold_mode 'recall' needs target_recall")
+        if self.target_prior == 0:
+            self.target_prior = None
+        low, high = self.threshold_bounds
+        if not 0 <= low < high <= 1:
+            raise ValueError("threshold_bounds must be two numbers with 0 <= low < high <= 1")
         return self
 
 
@@ -264,6 +312,11 @@ class ServeSettings(_Group):
     )
     model_name: str = Field("hsctl", min_length=1, description="Model name in Open Inference Protocol (v2) paths.")
     threads: int | None = Field(None, ge=1, description="Inference threads per worker; unset uses every core.")
+    onnx_spinning: bool = Field(
+        False,
+        description="Let ONNX Runtime's idle threads spin-wait for the next run; off, they sleep and leave the CPU "
+        "to the event loop, which raises throughput when HTTP handling and inference share the cores.",
+    )
     max_batch_size: int = Field(64, ge=1, description="Most texts coalesced from concurrent requests into one batch.")
     model_batch_size: int = Field(
         16, ge=1, description="Texts per model call within a micro-batch (sorted by length: less padding)."
@@ -271,8 +324,31 @@ class ServeSettings(_Group):
     max_wait_ms: float = Field(
         2.0, ge=0, description="Longest wait to fill a micro-batch once other requests are waiting, in milliseconds."
     )
-    max_queue: int = Field(1024, ge=1, description="Texts waiting for inference before new requests get 503.")
-    retry_after_s: int = Field(1, ge=0, description="Retry-After seconds sent with a 503 when the queue is full.")
+    max_queue_delay_ms: float = Field(
+        500.0,
+        gt=0,
+        description="Admission limit: a prediction request is accepted only while its expected wait for the "
+        "answer (the batch in flight, the texts queued ahead and its own batch, at the measured model time) is "
+        "at most this many milliseconds; beyond, 503 overloaded at once.",
+    )
+    max_queue: int = Field(
+        1024, ge=1, description="Hard cap on texts waiting for inference (memory bound); beyond, 503 overloaded."
+    )
+    request_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        description="Longest a prediction request waits for the model; beyond, 503 timeout, and its texts are "
+        "dropped before inference.",
+    )
+    retry_after_s: int = Field(1, ge=0, description="Retry-After seconds sent with a 503 (overloaded or timeout).")
+    loop_nice: int = Field(
+        5,
+        ge=0,
+        le=19,
+        description="Niceness added to each hsctl serve worker's event-loop thread (HTTP, JSON, shedding) while "
+        "it sheds load, so that a flood of rejected requests cannot starve inference; restored once nothing has "
+        "been shed for 5 s (where the process may raise its priority). 0: never. Linux only.",
+    )
     max_text_chars: int = Field(2000, ge=1, description="Longest accepted text, in characters (413 beyond).")
     max_batch_items: int = Field(64, ge=1, description="Most texts in one request (413 beyond).")
     max_body_bytes: int = Field(262_144, ge=1024, description="Largest request body in bytes (413 beyond).")
@@ -287,7 +363,9 @@ class ServeSettings(_Group):
         "text", description="Log each text as is, as its sha256, or not at all."
     )
     log_max_bytes: int = Field(10_000_000, ge=1024, description="Rotate the prediction log file at this size.")
-    log_queue: int = Field(100_000, ge=1, description="Log records buffered in memory; beyond, records are dropped.")
+    log_queue: int = Field(
+        100_000, ge=1, description="Log records buffered in memory; beyond, records are dropped (and counted)."
+    )
 
 
 class DriftSettings(_Group):
@@ -368,7 +446,7 @@ class LoadtestSettings(_Group):
     def _durations(cls, value: Any) -> Any:
         if not isinstance(value, str):
             return value
-        from hsctl.loadtest.units import parse_duration
+        from hsctl.core.units import parse_duration
 
         return parse_duration(value)
 
@@ -377,7 +455,7 @@ class LoadtestSettings(_Group):
     def _valid_slo(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
-        from hsctl.loadtest.slo import parse_slo
+        from hsctl.core.slo import parse_slo
 
         parse_slo(value)
         return value

@@ -63,24 +63,36 @@ def onnx_server(quantized_model: Path, tmp_path: Path) -> Iterator[Server]:
         server.stop()
 
 
-def test_sigterm_flushes_every_answered_request(onnx_server: Server, tmp_path: Path):
-    texts = [f"unique text {i}" for i in range(200)]
+POISON = ["\\ud800", "a lone \\udfff in the middle", "see https://example.org/\\ud83d now"]  # JSON escapes
 
-    def send(text: str) -> str | None:
-        response = httpx.post(onnx_server.url + "/predict", content=json.dumps({"text": text}), timeout=30)
-        return text if response.status_code == 200 else None
+
+def test_sigterm_flushes_every_answered_request_and_poison_fails_alone(onnx_server: Server, tmp_path: Path):
+    texts = [f"unique text {i}" for i in range(200)]
+    bodies = [json.dumps({"text": t}) for t in texts] + ['{"text": "' + p + '"}' for p in POISON * 5]
+
+    def send(body: str) -> tuple[str, int, str]:
+        response = httpx.post(onnx_server.url + "/predict", content=body, timeout=30)
+        return body, response.status_code, response.text
 
     with ThreadPoolExecutor(16) as pool:
-        answered = {t for t in pool.map(send, texts) if t}
-    assert len(answered) == len(texts)
+        results = list(pool.map(send, bodies))
+    answered = {json.loads(body)["text"] for body, status, _ in results if status == 200}
+    others = [(body, status, text) for body, status, text in results if status != 200 and "\\u" not in body]
+    assert answered == set(texts), others  # every good request, whatever was sent beside it
+    poisoned = [(status, text) for body, status, text in results if "\\u" in body]
+    assert len(poisoned) == 15 and all(status == 422 and '"invalid_text"' in text for status, text in poisoned)
+    assert httpx.get(onnx_server.url + "/v2/health/ready").status_code == 200
+    metrics = httpx.get(onnx_server.url + "/metrics").text
+    assert 'hsctl_prediction_log_dropped_total{reason="encode"} 0.0' in metrics
     code, err = onnx_server.stop()
     assert code == 0, err
-    logged = {
+    assert "Traceback" not in err
+    logged = [
         json.loads(line)["text"]
         for f in (tmp_path / "artifacts" / "predictions").glob("*.jsonl")
-        for line in f.read_text().splitlines()
-    }
-    assert answered <= logged
+        for line in f.read_text(encoding="utf-8").splitlines()
+    ]
+    assert sorted(logged) == sorted(answered)  # every answered text once, no poisoned one
 
 
 def test_onnx_server_has_no_torch_and_starts_fast(onnx_server: Server):
@@ -133,12 +145,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 
 
-@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="Debian's chromium and chromium-driver are not installed")
-def test_page_in_headless_chromium(onnx_server: Server, tmp_path: Path):
+def chromium(tmp_path: Path, *extra: str):
     from selenium import webdriver
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
@@ -152,9 +160,19 @@ def test_page_in_headless_chromium(onnx_server: Server, tmp_path: Path):
         "--disable-sync",
         "--no-first-run",
         f"--user-data-dir={tmp_path / 'chrome'}",
+        *extra,
     ):
         options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    return webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+
+
+@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="Debian's chromium and chromium-driver are not installed")
+def test_page_in_headless_chromium(onnx_server: Server, tmp_path: Path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = chromium(tmp_path)
     try:
         driver.get(onnx_server.url + "/")
         driver.find_element(By.ID, "text").send_keys("all glorbians are worthless")
@@ -164,6 +182,32 @@ def test_page_in_headless_chromium(onnx_server: Server, tmp_path: Path):
         probability = float(driver.find_element(By.ID, "prob").text)
         assert 0 <= probability <= 1
         driver.save_screenshot(str(tmp_path / "page.png"))
+    finally:
+        driver.quit()
+
+
+@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="Debian's chromium and chromium-driver are not installed")
+def test_docs_pages_render_with_no_network_but_the_server(onnx_server: Server, tmp_path: Path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    # Every host name but the server's address fails to resolve: a CDN or font host would stay blank.
+    driver = chromium(tmp_path, "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1")
+    try:
+        driver.get(onnx_server.url + "/docs")
+        title = WebDriverWait(driver, 30).until(
+            ec.presence_of_element_located((By.CSS_SELECTOR, ".swagger-ui .info .title"))
+        )
+        assert "hsctl prediction server" in title.text
+        WebDriverWait(driver, 10).until(ec.presence_of_element_located((By.CSS_SELECTOR, ".opblock-summary-path")))
+        paths = {e.text for e in driver.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+        assert {"/predict", "/v2/models/{model_name}/infer"} <= {p.replace("\u200b", "") for p in paths}
+        driver.save_screenshot(str(tmp_path / "docs.png"))
+        driver.get(onnx_server.url + "/redoc")
+        heading = WebDriverWait(driver, 30).until(ec.presence_of_element_located((By.CSS_SELECTOR, ".api-info h1")))
+        assert "hsctl prediction server" in heading.text
+        driver.save_screenshot(str(tmp_path / "redoc.png"))
     finally:
         driver.quit()
 

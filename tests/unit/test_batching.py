@@ -6,34 +6,60 @@ import time
 
 import pytest
 
-from hsctl.serve.batching import MicroBatcher, QueueFull
+from hsctl.serve.batching import BatchCost, DeadlineExceeded, ItemFailed, MicroBatcher, Overloaded, QueueFull
 
 
-def make(max_batch_size: int = 8, max_wait_ms: float = 5.0, max_queue: int = 100, delay: float = 0.02):
-    sizes: list[int] = []
-    lock = threading.Lock()
+class Model:
+    """A fake model: sleeps ``delay`` per call, scores len(text), fails on texts containing "boom"."""
 
-    def infer(texts: list[str]) -> list[float]:
-        time.sleep(delay)
-        with lock:
-            sizes.append(len(texts))
-        if "boom" in texts:
+    def __init__(self, delay: float = 0.02, broken: bool = False) -> None:
+        self.delay = delay
+        self.broken = broken
+        self.calls: list[list[str]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, texts: list[str]) -> list[float]:
+        time.sleep(self.delay)
+        with self.lock:
+            self.calls.append(list(texts))
+        if self.broken or any("boom" in t for t in texts):
             raise RuntimeError("model failure")
         return [float(len(t)) for t in texts]
 
-    batcher = MicroBatcher(infer, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue)
-    return batcher, sizes
+    def probe(self) -> None:
+        if self.broken:
+            raise RuntimeError("model failure")
+
+    @property
+    def seen(self) -> list[str]:
+        return [t for call in self.calls for t in call]
+
+
+def make(max_batch_size: int = 8, max_wait_ms: float = 5.0, max_queue: int = 100, delay: float = 0.02, **kw):
+    model = Model(delay, broken=kw.pop("broken", False))
+    drops: list[tuple[str, int]] = []
+    batcher = MicroBatcher(
+        model,
+        max_batch_size=max_batch_size,
+        max_wait_ms=max_wait_ms,
+        max_queue=max_queue,
+        probe=model.probe,
+        on_drop=lambda reason, n: drops.append((reason, n)),
+        **kw,
+    )
+    return batcher, model, drops
 
 
 def test_concurrent_requests_are_coalesced_in_order():
     async def main() -> None:
-        batcher, sizes = make()
+        batcher, model, _ = make()
         await batcher.start()
         requests = [["x" * (i + 1)] for i in range(20)] + [["a", "bb", "ccc"]]
         results = await asyncio.gather(*(batcher.submit(r) for r in requests))
         await batcher.stop()
         assert results[:20] == [[float(i + 1)] for i in range(20)]
         assert results[20] == [1.0, 2.0, 3.0]
+        sizes = [len(c) for c in model.calls]
         assert max(sizes) <= 8
         assert len(sizes) < 21  # fewer model calls than requests
         assert sum(sizes) == 23
@@ -43,7 +69,7 @@ def test_concurrent_requests_are_coalesced_in_order():
 
 def test_lone_request_does_not_wait():
     async def main() -> None:
-        batcher, _ = make(max_wait_ms=2000, delay=0)
+        batcher, _, _ = make(max_wait_ms=2000, delay=0)
         await batcher.start()
         started = time.perf_counter()
         assert await batcher.submit(["hello"]) == [5.0]
@@ -54,32 +80,116 @@ def test_lone_request_does_not_wait():
 
 
 def test_full_queue_rejects():
+    assert QueueFull is Overloaded  # the old name still works
+
     async def main() -> None:
-        batcher, _ = make(max_queue=3, delay=0.2)
+        batcher, _, _ = make(max_queue=3, delay=0.2)
         await batcher.start()
         first = asyncio.create_task(batcher.submit(["a"]))
         await asyncio.sleep(0.05)  # the first batch is running, the queue is empty again
         waiting = asyncio.create_task(batcher.submit(["b", "c"]))
         await asyncio.sleep(0)
-        with pytest.raises(QueueFull):
+        with pytest.raises(Overloaded, match="already queued"):
             await batcher.submit(["d", "e"])
         assert await first == [1.0] and await waiting == [1.0, 1.0]
         await batcher.stop()
-        with pytest.raises(QueueFull, match="shutting down"):
+        with pytest.raises(Overloaded, match="shutting down"):
             await batcher.submit(["late"])
 
     asyncio.run(main())
 
 
-def test_failed_batch_fails_its_requests_only():
+def test_a_failing_text_fails_only_its_own_request():
     async def main() -> None:
-        batcher, _ = make(max_batch_size=1)
+        batcher, model, _ = make(max_batch_size=16, max_wait_ms=20)
         await batcher.start()
-        bad = batcher.submit(["boom"])
-        good = batcher.submit(["fine"])
-        results = await asyncio.gather(bad, good, return_exceptions=True)
-        assert isinstance(results[0], RuntimeError)
-        assert results[1] == [4.0]
+        blocker = asyncio.create_task(batcher.submit(["first"]))  # so that the rest queue up and share a batch
+        await asyncio.sleep(0.005)
+        good = [asyncio.create_task(batcher.submit([f"good {i}"])) for i in range(6)]
+        bad = asyncio.create_task(batcher.submit(["fine", "a boom here", "also fine"]))
+        more = [asyncio.create_task(batcher.submit([f"more {i}", "x"])) for i in range(3)]
+        assert await blocker == [5.0]
+        assert [await t for t in good] == [[6.0]] * 6
+        assert [await t for t in more] == [[6.0, 1.0]] * 3
+        with pytest.raises(ItemFailed) as failed:
+            await bad
+        assert failed.value.index == 1 and "text 1" in str(failed.value)
+        assert isinstance(failed.value.cause, RuntimeError)
+        assert any(len(call) > 4 and "a boom here" in call for call in model.calls)  # it really was batched
+        assert await batcher.submit(["after"]) == [5.0]  # the worker lives on
+        await batcher.stop()
+
+    asyncio.run(main())
+
+
+def test_a_broken_model_is_a_server_error_not_the_text():
+    async def main() -> None:
+        batcher, _, _ = make(broken=True)
+        await batcher.start()
+        results = await asyncio.gather(batcher.submit(["a"]), batcher.submit(["b", "c"]), return_exceptions=True)
+        assert all(type(r) is RuntimeError for r in results)  # not ItemFailed: the probe failed too
+        await batcher.stop()
+
+    asyncio.run(main())
+
+
+def test_admission_by_expected_wait():
+    async def main() -> None:
+        batcher, _, _ = make(max_batch_size=4, max_wait_ms=0, delay=0.04, max_queue_delay_ms=105)
+        batcher.check_admission()  # nothing measured yet: admitted
+        batcher.warm([(1, 0.01), (4, 0.04)])  # no fixed cost, 10 ms per text
+        assert batcher.cost.fit() == pytest.approx((0.0, 0.01))
+        await batcher.start()
+        tasks = [asyncio.create_task(batcher.submit([f"t{i}"])) for i in range(7)]
+        await asyncio.sleep(0)
+        # 4 texts in flight, 3 queued, and the new request's own text: 10 ms each
+        assert batcher.expected_wait() == pytest.approx(0.08)
+        batcher.check_admission()
+        tasks += [asyncio.create_task(batcher.submit([f"u{i}"])) for i in range(3)]
+        await asyncio.sleep(0)  # the last of them expected its answer in 100 ms: admitted
+        with pytest.raises(Overloaded, match="expected wait 110 ms is over the 105 ms limit"):
+            await batcher.submit(["shed"])
+        assert len(await asyncio.gather(*tasks)) == 10
+        batcher.check_admission()  # drained: admitted again
+        await batcher.stop()
+
+    asyncio.run(main())
+
+
+def test_timed_out_and_cancelled_requests_never_reach_the_model():
+    async def main() -> None:
+        batcher, model, drops = make(max_batch_size=1, max_wait_ms=0, delay=0.1)
+        await batcher.start()
+        running = asyncio.create_task(batcher.submit(["running"]))
+        await asyncio.sleep(0.01)
+        with pytest.raises(DeadlineExceeded):
+            await batcher.submit(["too late"], timeout=0.03)
+        gone = asyncio.create_task(batcher.submit(["client left"]))
+        await asyncio.sleep(0.01)
+        gone.cancel()  # what the app does when the client disconnects
+        assert await running == [7.0]
+        assert await batcher.submit(["next"]) == [4.0]
+        assert model.seen == ["running", "next"]
+        assert sorted(drops) == [("disconnected", 1), ("timeout", 1)]
+        await batcher.stop()
+
+    asyncio.run(main())
+
+
+def test_wrong_result_count_fails_the_batch_not_the_worker():
+    async def main() -> None:
+        calls = 0
+
+        def infer(texts: list[str]) -> list[float]:
+            nonlocal calls
+            calls += 1
+            return [0.5] * (len(texts) + (1 if calls == 1 else 0))
+
+        batcher = MicroBatcher(infer, max_batch_size=4, max_wait_ms=0, max_queue=10)
+        await batcher.start()
+        with pytest.raises(RuntimeError, match="returned 2 results for 1 texts"):
+            await batcher.submit(["a"])
+        assert await batcher.submit(["b"]) == [0.5]
         await batcher.stop()
 
     asyncio.run(main())
@@ -87,11 +197,69 @@ def test_failed_batch_fails_its_requests_only():
 
 def test_stop_answers_queued_work():
     async def main() -> None:
-        batcher, _ = make(max_batch_size=2, delay=0.05)
+        batcher, _, _ = make(max_batch_size=2, delay=0.05)
         await batcher.start()
         tasks = [asyncio.create_task(batcher.submit([str(i)])) for i in range(6)]
         await asyncio.sleep(0)
         await batcher.stop()
         assert [t.result() for t in tasks] == [[1.0]] * 6
+
+    asyncio.run(main())
+
+
+def test_batch_cost_separates_fixed_and_per_text_time():
+    cost = BatchCost()
+    assert not cost.known and cost.seconds(10) == 0.0
+    for n in (1, 7, 64, 3, 64, 32, 64):
+        cost.observe(n, 0.005 + 0.001 * n)
+    fixed, per_text = cost.fit()
+    assert fixed == pytest.approx(0.005) and per_text == pytest.approx(0.001)
+    assert cost.seconds(64) == pytest.approx(0.069) and cost.seconds(0) == 0.0
+    steady = BatchCost()
+    for _ in range(5):
+        steady.observe(64, 0.128)  # every batch full: no spread to fit, the time per text of those batches
+    assert steady.fit() == pytest.approx((0.0, 0.002))
+
+
+def test_expected_wait_counts_batches_not_just_texts():
+    async def main() -> None:
+        batcher, _, _ = make(max_batch_size=4, delay=0.2, max_wait_ms=0)
+        batcher.warm([(1, 0.015), (4, 0.030)])  # 10 ms per batch plus 5 ms per text
+        await batcher.start()
+        tasks = [asyncio.create_task(batcher.submit([f"t{i}"])) for i in range(7)]
+        await asyncio.sleep(0)
+        # in flight: 4 texts (30 ms); queued: 3 texts, which the next request joins: one batch of 4 (30 ms)
+        assert batcher.expected_wait() == pytest.approx(0.060)
+        await asyncio.gather(*tasks)
+        await batcher.stop()
+
+    asyncio.run(main())
+
+
+def test_batches_shrink_when_one_would_take_over_half_the_delay_limit():
+    async def main() -> None:
+        batcher, model, _ = make(max_batch_size=16, max_wait_ms=0, delay=0, max_queue_delay_ms=100)
+        assert batcher.batch_limit() == 16  # nothing measured yet
+        batcher.warm([(1, 0.01), (4, 0.04)])  # 10 ms per text: 5 texts fill half of the 100 ms limit
+        assert batcher.batch_limit() == 5
+        await batcher.start()
+        await asyncio.gather(*(batcher.submit([f"t{i}"]) for i in range(8)))
+        assert max(len(call) for call in model.calls) <= 5
+        await batcher.stop()
+
+    asyncio.run(main())
+
+
+def test_an_idle_worker_always_admits_so_a_stale_estimate_heals():
+    async def main() -> None:
+        batcher, _, _ = make(max_batch_size=4, max_wait_ms=0, delay=0.002, max_queue_delay_ms=100)
+        batcher.warm([(1, 5.0), (4, 20.0)])  # a moment when the machine was 500 times slower
+        assert batcher.expected_wait() > 1
+        batcher.check_admission()  # idle: admitted all the same
+        await batcher.start()
+        for _ in range(100):  # each lone request is a new, fast batch: the estimate comes back down
+            assert await batcher.submit(["x"]) == [1.0]
+        assert batcher.expected_wait() < 0.1
+        await batcher.stop()
 
     asyncio.run(main())

@@ -11,6 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hsctl.core.slo import LATENCY_METRICS, SLO_METRICS, Objective, check_slo, parse_slo
+from hsctl.core.units import format_duration, parse_duration
 from hsctl.errors import ConfigError, ExitCode
 from hsctl.loadtest import build_bodies
 from hsctl.loadtest.pacing import ArrivalSchedule, count_between
@@ -21,9 +23,7 @@ from hsctl.loadtest.server import (
     server_figures,
     wait_ready,
 )
-from hsctl.loadtest.slo import LATENCY_METRICS, SLO_METRICS, Objective, check_slo, parse_slo
 from hsctl.loadtest.stats import LatencyHistogram, Recorder, classify
-from hsctl.loadtest.units import format_duration, parse_duration
 from hsctl.settings import load_settings
 
 # --- durations -------------------------------------------------------------------------------------------------

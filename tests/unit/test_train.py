@@ -108,3 +108,127 @@ def test_fail_under_setting_is_validated():
     with pytest.raises(ConfigError, match="unknown metric"):
         load_settings({"evaluate.fail_under": {"f1": 0.5}})
     assert load_settings({"evaluate.fail_under": {"macro_f1": 0.5}}).settings.evaluate.fail_under == {"macro_f1": 0.5}
+
+
+def test_shift_aware_card_and_model_card(trained_model: Path):
+    card = json.loads((trained_model / "hsctl.json").read_text())
+    assert card["target_prior"] == 0.5
+    low, high = card["threshold_bounds"]
+    assert low <= card["threshold"] <= high
+    shift = card["shift_estimates"]
+    assert {"balanced_macro_f1", "balanced_roc_auc", "per_category_recall", "implicit_hate_recall"} <= set(shift)
+    assert shift["per_category_recall"] and all(0 <= v["recall"] <= 1 for v in shift["per_category_recall"].values())
+    assert card["calibration"]["scale"] > 0
+    assert card["training"]["selection_metric"] == "shift"
+    suite = card["functional_suite"]
+    assert suite["n"] >= 1000 and 0 <= suite["pass_rate"] <= 1
+    assert len(suite["per_functionality"]) >= 25
+    readme = (trained_model / "README.md").read_text()
+    assert readme.startswith("---\nlanguage: en\n")
+    assert "## Intended use" in readme and "## Out of scope and misuse" in readme
+    assert "## Behavioural suite" in readme and "## Known failure modes" in readme
+    assert f"{card['threshold']:.3f}" in readme
+
+
+def test_calibration_is_folded_into_the_weights(trained_model: Path):
+    """The predictor applies no calibration of its own: the saved logits already carry it."""
+    from hsctl.inference import load_predictor
+
+    card = json.loads((trained_model / "hsctl.json").read_text())
+    predictor = load_predictor(trained_model, "torch")
+    probs = predictor.predict_proba(["awful hateful words about them", "a lovely day"])
+    assert ((probs >= 0) & (probs <= 1)).all()
+    assert card["calibration"]["scale"] != 1.0 or card["calibration"]["bias"] != 0.0
+
+
+def _demo_settings(tmp: Path, **train: object):
+    from hsctl.fetch import fetch
+    from hsctl.preprocess import preprocess
+
+    overrides = {"paths.artifacts": str(tmp / "artifacts"), "train.model": "scratch", "train.epochs": 1,
+                 "train.early_stopping_patience": 0, "train.functional_suite": False, "tracking.backend": "none",
+                 **{f"train.{k}": v for k, v in train.items()}}  # fmt: skip
+    settings = load_settings(overrides).settings
+    fetch("demo", settings.data, settings.paths.raw_dir)
+    preprocess(settings.data, settings.paths.raw_dir, settings.paths.processed_dir)
+    return settings
+
+
+@pytest.mark.parametrize("weighting", ["none", "balanced"])
+def test_recipe_switches(isolated: Path, weighting: str):
+    settings = _demo_settings(isolated, category_weighting=weighting, class_weights=weighting == "balanced",
+                              target_prior=0, selection_metric="macro_f1", run_name=weighting)  # fmt: skip
+    result = train(settings)
+    card = json.loads((result.model_dir / "hsctl.json").read_text())
+    assert card["training"]["category_weighting"] == weighting
+    assert card["target_prior"] is None and result.target_prior is None
+    assert card["shift_estimates"]["prior"] == 0.5
+    assert "functional_suite" not in card and result.functional_suite is None
+    assert card["training"]["selection_metric"] == "macro_f1"
+
+
+def test_freeze_bottom_layers():
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from hsctl.train.base import freeze_bottom
+
+    model = BertForSequenceClassification(
+        BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=4, num_attention_heads=2, intermediate_size=32)
+    )
+    assert freeze_bottom(model, None) == 2  # half by default
+    frozen = [all(not p.requires_grad for p in layer.parameters()) for layer in model.bert.encoder.layer]
+    assert frozen == [True, True, False, False]
+    assert not any(p.requires_grad for p in model.bert.embeddings.parameters())
+    assert all(p.requires_grad for p in model.classifier.parameters())
+    fresh = BertForSequenceClassification(model.config)
+    assert freeze_bottom(fresh, 0) == 0 and all(p.requires_grad for p in fresh.parameters())
+    assert freeze_bottom(BertForSequenceClassification(model.config), 99) == 4
+
+
+def test_suite_leak_is_reported(isolated: Path, monkeypatch: pytest.MonkeyPatch):
+    import hsctl.evaluate.suite as suite
+
+    settings = _demo_settings(isolated, run_name="leak")
+    texts = load_processed_texts(settings)
+    monkeypatch.setattr(
+        suite, "suite_texts", lambda name="functional": frozenset({suite.normalize_for_overlap(texts[0])})
+    )
+    result = train(settings)
+    assert any("behavioural-suite cases" in w for w in result.warnings)
+
+
+def load_processed_texts(settings) -> list[str]:
+    from hsctl.train import load_processed
+
+    return list(load_processed(settings.paths.processed_dir)["train"]["text"])
+
+
+def test_leave_one_category_out(isolated: Path):
+    from hsctl.errors import ConfigError
+    from hsctl.train.loco import estimate_shift
+
+    settings = _demo_settings(isolated)
+    seen: list[str] = []
+    result = estimate_shift(settings, categories=["Race", "Religion"], on_category=lambda c, i, n: seen.append(c))
+    assert seen == ["Race", "Religion"]
+    assert set(result.per_category) == {"Race", "Religion"}
+    for value in result.per_category.values():
+        assert value["support"] > 0 and 0 <= value["recall"] <= 1
+    assert result.worst_recall == min(v["recall"] for v in result.per_category.values())
+    saved = json.loads(result.output.read_text())
+    assert saved["per_category"] == json.loads(json.dumps(result.per_category))
+    with pytest.raises(ConfigError, match="unknown category Martians"):
+        estimate_shift(settings, categories=["Martians"])
+
+
+def test_estimates_are_aligned_with_the_validation_rows(trained_model: Path):
+    """Scores, categories and texts must describe the same rows (the Trainer reorders by length otherwise)."""
+    from collections import Counter
+
+    from hsctl.train import load_processed
+
+    card = json.loads((trained_model / "hsctl.json").read_text())
+    validation = load_processed(trained_model.parents[1] / "data" / "processed")["validation"]
+    hate_categories = Counter(c for c, y in zip(validation["category"], validation["label"], strict=True) if y == 1)
+    supports = {k: v["support"] for k, v in card["shift_estimates"]["per_category_recall"].items()}
+    assert supports == dict(hate_categories)

@@ -1,15 +1,19 @@
-"""``hsctl evaluate``: metrics, calibration and plots; ``--fail-under`` gates CI (exit 3)."""
+"""``hsctl evaluate``: metrics, calibration and plots, or a behavioural suite; ``--fail-under`` gates CI (exit 3)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from hsctl.cli._common import ArtifactsOpt, JsonOpt, emit_json, err_console, handle_errors, load, out_console
 from hsctl.cli.fetch import CategoryColOpt, LabelColOpt, LabelMapOpt, TextColOpt, column_overrides
+
+if TYPE_CHECKING:
+    from hsctl.evaluate.suite import SuiteRun
+    from hsctl.settings import Settings
 
 ModelOpt = Annotated[
     str | None,
@@ -41,17 +45,34 @@ def evaluate_cli(
             show_default=False,
         ),
     ] = None,
+    suite: Annotated[
+        str | None,
+        typer.Option(
+            "--suite",
+            help="Run a built-in behavioural test suite instead of --data (functional): "
+            "pass rates per functionality and category.",
+            show_default=False,
+        ),
+    ] = None,
     backend: BackendOpt = "torch",
     target_prior: TargetPriorOpt = None,
     fail_under: Annotated[
         list[str] | None,
         typer.Option(
-            "--fail-under", help="Gate: METRIC=VALUE (repeatable); a miss exits with code 3.", show_default=False
+            "--fail-under",
+            help="Gate: METRIC=VALUE (repeatable); a miss exits with code 3. "
+            "With --suite: functional=RATE or functional.FUNCTIONALITY=RATE.",
+            show_default=False,
         ),
     ] = None,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Report folder (default: <artifacts>/reports/eval).", show_default=False),
+        typer.Option(
+            "--output",
+            "-o",
+            help="Report folder (default: <artifacts>/reports/eval, or <artifacts>/reports/suite with --suite).",
+            show_default=False,
+        ),
     ] = None,
     text_column: TextColOpt = None,
     label_column: LabelColOpt = None,
@@ -63,8 +84,9 @@ def evaluate_cli(
     """Evaluate a trained model at its stored threshold and at 0.5.
 
     Writes eval.json, eval.md and ROC, PR, confusion and reliability plots.
+    With --suite, runs a behavioural test suite instead and writes suite.json and suite.md.
     """
-    from hsctl.errors import GateFailedError
+    from hsctl.errors import ConfigError, GateFailedError
     from hsctl.evaluate import evaluate, parse_fail_under
 
     settings = load(
@@ -75,6 +97,17 @@ def evaluate_cli(
         },
     ).settings
     floors = parse_fail_under(fail_under) if fail_under else None
+    if suite is not None:
+        if data is not None:
+            raise ConfigError("--suite and --data cannot be combined: run 'hsctl evaluate' once for each")
+        run = _run_suite(settings, suite, model, backend, target_prior, floors, output)
+        if json_out:
+            emit_json(run.to_dict())
+        else:
+            _print_suite(run)
+        if run.gate_failures:
+            raise GateFailedError("gate failed: " + "; ".join(run.gate_failures))
+        return
     with err_console().status("evaluating ..."):
         result = evaluate(
             settings,
@@ -109,3 +142,86 @@ def evaluate_cli(
         console.print(f"wrote [bold]{result.output_dir}[/]")
     if result.gate_failures:
         raise GateFailedError("gate failed: " + "; ".join(result.gate_failures))
+
+
+def _run_suite(
+    settings: Settings,
+    suite: str,
+    model: str | None,
+    backend: str,
+    target_prior: float | None,
+    floors: dict[str, float] | None,
+    output: Path | None,
+) -> SuiteRun:
+    """The suite run, with the training normalisation applied to the suite texts."""
+    from functools import partial
+
+    from hsctl.evaluate.suite import evaluate_suite
+    from hsctl.preprocess.normalize import normalize_text
+
+    with err_console().status(f"running the {suite} suite ..."):
+        return evaluate_suite(
+            settings,
+            suite=suite,
+            model=model,
+            backend=backend,
+            target_prior=target_prior,
+            fail_under=floors,
+            output_dir=output,
+            normalize=partial(normalize_text, cfg=settings.data.normalize),
+        )
+
+
+def _rate(value: float | None) -> str:
+    """A pass rate, coloured: green from 90%, yellow from 70%, red below."""
+    if value is None:
+        return ""
+    style = "green" if value >= 0.9 else "yellow" if value >= 0.7 else "red"
+    return f"[{style}]{value:.1%}[/]"
+
+
+def _print_suite(run: SuiteRun) -> None:
+    """Rich tables: pass rate per functionality and per category, then the worst cases."""
+    from rich.markup import escape
+
+    report: dict[str, Any] = run.report
+    console = out_console()
+    funcs = Table(
+        title=f"{report['suite']} suite: {report['model_version']} ({report['n']} cases, {report['backend']}, "
+        f"threshold {report['threshold']:.3f})"
+    )
+    funcs.add_column("functionality", style="cyan")
+    funcs.add_column("gold")
+    for name in ("cases", "pass", "mean P(hate)"):
+        funcs.add_column(name, justify="right")
+    for name, score in report["per_functionality"].items():
+        gold = {1: "hate", 0: "non-hate"}.get(score["label"], "mixed")
+        funcs.add_row(name, gold, str(score["n"]), _rate(score["pass_rate"]), f"{score['mean_probability']:.3f}")
+    console.print(funcs)
+    cats = Table(title="pass rate per category")
+    cats.add_column("category", style="cyan")
+    for name in ("cases", "pass", "hate cases", "non-hate cases"):
+        cats.add_column(name, justify="right")
+    for name, score in report["per_category"].items():
+        cats.add_row(
+            name,
+            str(score["n"]),
+            _rate(score["pass_rate"]),
+            _rate(score["hate_pass_rate"]),
+            _rate(score["non_hate_pass_rate"]),
+        )
+    console.print(cats)
+    if report["worst"]:
+        worst = Table(title="most confidently wrong cases")
+        worst.add_column("id", style="cyan", no_wrap=True)
+        worst.add_column("gold", justify="right")
+        worst.add_column("P(hate)", justify="right")
+        worst.add_column("text")
+        for case in report["worst"]:
+            worst.add_row(case["id"], str(case["label"]), f"{case['probability']:.3f}", escape(case["text"]))
+        console.print(worst)
+    console.print(
+        f"pass rate [bold]{report['pass_rate']:.1%}[/] ({report['passed']}/{report['n']}): "
+        f"hate cases {_rate(report['hate_pass_rate'])}, non-hate cases {_rate(report['non_hate_pass_rate'])}"
+    )
+    console.print(f"wrote [bold]{run.output_dir}[/]")

@@ -94,6 +94,15 @@ def serve_cli(
         float | None,
         typer.Option("--max-wait-ms", help="Micro-batch wait (setting serve.max_wait_ms).", show_default=False),
     ] = None,
+    max_queue_delay_ms: Annotated[
+        float | None,
+        typer.Option(
+            "--max-queue-delay-ms",
+            help="Admit a request only while its expected wait is at most this; else 503 at once "
+            "(setting serve.max_queue_delay_ms).",
+            show_default=False,
+        ),
+    ] = None,
     log_url: Annotated[
         str | None,
         typer.Option(
@@ -121,6 +130,7 @@ def serve_cli(
         "serve.threads": threads,
         "serve.max_batch_size": max_batch_size,
         "serve.max_wait_ms": max_wait_ms,
+        "serve.max_queue_delay_ms": max_queue_delay_ms,
         "serve.log_url": log_url,
         "serve.log_predictions": False if no_log else None,
     }
@@ -154,6 +164,9 @@ def serve_cli(
     # handlers in place; no-op handlers make a graceful stop exit with code 0.
     signal.signal(signal.SIGTERM, _ignore_signal)
     signal.signal(signal.SIGINT, _ignore_signal)
+    from hsctl.serve.app import configure_server_logging
+
+    configure_server_logging()
     common = {
         "host": cfg.host,
         "port": cfg.port,
@@ -164,7 +177,8 @@ def serve_cli(
     if cfg.workers == 1:
         from hsctl.serve.app import create_app
 
-        _run_uvicorn(lambda: uvicorn.run(create_app(settings, model_dir), **common))  # type: ignore[arg-type]
+        app = create_app(settings, model_dir, own_process=True)
+        _run_uvicorn(lambda: uvicorn.run(app, **common))  # type: ignore[arg-type]
         return
     # Worker processes are fresh interpreters: hand them the exact effective settings.
     from hsctl.serve.app import SETTINGS_FILE_ENV, dump_settings_for_workers

@@ -84,7 +84,7 @@ def train_cli(
             "--model",
             "-m",
             help="Base model: hub id, local folder, or 'scratch' (a tiny random BERT for tests and smoke runs "
-            "only). Default: sentence-transformers/all-MiniLM-L6-v2, shipped offline (setting train.model).",
+            "only). Default: sentence-transformers/all-mpnet-base-v2, installable offline (setting train.model).",
             show_default=False,
         ),
     ] = None,
@@ -127,20 +127,46 @@ def train_cli(
     ] = None,
     target_prior: Annotated[
         float | None,
-        typer.Option("--target-prior", help="Deployment hate rate; probabilities are re-weighted to it."),
+        typer.Option(
+            "--target-prior", help="Deployment hate rate (default 0.5); probabilities, threshold and estimates use it."
+        ),
+    ] = None,
+    category_weighting: Annotated[
+        str | None,
+        typer.Option("--category-weighting", help="none, sqrt or balanced (setting train.category_weighting)."),
+    ] = None,
+    freeze_layers: Annotated[
+        int | None,
+        typer.Option("--freeze-layers", help="Bottom encoder layers kept frozen (setting train.freeze_layers)."),
+    ] = None,
+    selection_metric: Annotated[
+        str | None,
+        typer.Option("--selection-metric", help="shift or macro_f1 (setting train.selection_metric)."),
     ] = None,
     tracking: Annotated[
         str | None,
         typer.Option("--tracking", help="none, wandb, wandb-offline or auto (setting tracking.backend)."),
+    ] = None,
+    estimate_shift: Annotated[
+        bool,
+        typer.Option(
+            "--estimate-shift",
+            help="Instead of one model, train once per category without its hate rows and report the recall on "
+            "them (leave-one-category-out; one run per category). Writes reports/shift/loco.json.",
+        ),
+    ] = False,
+    loco_categories: Annotated[
+        str | None,
+        typer.Option("--loco-categories", help="Comma-separated categories for --estimate-shift (default: all)."),
     ] = None,
     artifacts: ArtifactsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Fine-tune a classifier on the preprocessed data and write the model folder.
 
-    Checkpoints every epoch; Ctrl-C saves and exits (code 130), --resume continues.
-    The decision threshold is chosen on the validation split and stored with the
-    model. Works offline with the default model; other hub ids fail fast (exit 5).
+    Ctrl-C saves a checkpoint (exit 130), --resume continues. Probabilities are calibrated
+    and re-weighted to the deployment hate rate (--target-prior); the threshold maximises
+    category-balanced macro-F1. Prints validation scores next to shift-aware estimates.
     """
     from hsctl.train import train
 
@@ -162,21 +188,26 @@ def train_cli(
             "train.threshold_mode": threshold_mode,
             "train.target_recall": target_recall,
             "train.target_prior": target_prior,
+            "train.category_weighting": category_weighting,
+            "train.freeze_layers": freeze_layers,
+            "train.selection_metric": selection_metric,
             "tracking.backend": tracking,
         },
     ).settings
     if resume:
-        given = {
-            "--model": model, "--epochs": epochs, "--batch-size": batch_size, "--learning-rate": learning_rate,
-            "--max-length": max_length, "--seed": seed, "--class-weights": class_weights, "--patience": patience,
-            "--full-determinism": full_determinism, "--threshold-mode": threshold_mode,
-            "--target-recall": target_recall, "--target-prior": target_prior,
-        }  # fmt: skip
-        clash = [flag for flag, value in given.items() if value is not None]
-        if clash:
-            from hsctl.errors import ConfigError
-
-            raise ConfigError(f"--resume continues the interrupted run with its own settings; drop {', '.join(clash)}")
+        _refuse_overrides_on_resume(
+            {
+                "--model": model, "--epochs": epochs, "--batch-size": batch_size, "--learning-rate": learning_rate,
+                "--max-length": max_length, "--seed": seed, "--class-weights": class_weights, "--patience": patience,
+                "--full-determinism": full_determinism, "--threshold-mode": threshold_mode,
+                "--target-recall": target_recall, "--target-prior": target_prior,
+                "--category-weighting": category_weighting, "--freeze-layers": freeze_layers,
+                "--selection-metric": selection_metric,
+            }
+        )  # fmt: skip
+    if estimate_shift:
+        _estimate_shift(settings, loco_categories, json_out)
+        return
     rank = int(os.environ.get("RANK", "0"))
     quiet_ml_logs()
     progress = RichTrainProgress() if rank == 0 else None
@@ -188,22 +219,85 @@ def train_cli(
     if json_out:
         emit_json(result.to_dict())
         return
-    m = result.validation_metrics
-    table = Table(title=f"trained {result.run_name}")
-    table.add_column("metric", style="cyan")
-    table.add_column("value", justify="right")
-    rows = [
-        ("base model", result.base_model),
-        ("validation macro-F1", f"{m['macro_f1']:.4f}"),
-        ("validation macro-F1 at 0.5", f"{m['macro_f1_at_0.5']:.4f}"),
-        ("validation ROC-AUC", f"{m['roc_auc']:.4f}"),
-        ("threshold", f"{result.threshold:.4f}"),
-        ("steps / epochs", f"{result.global_step} / {result.epochs_completed:g}"),
-        ("train time", f"{result.train_time_s:.1f} s"),
-        ("samples/s", f"{result.samples_per_s:.1f}"),
-    ]
-    for key, value in rows:
-        table.add_row(key, value)
+    console = out_console()
+    console.print(result_table(result))
+    if result.shift_estimates.get("per_category_recall"):
+        console.print(category_table(result.shift_estimates))
+    console.print(f"wrote [bold]{result.model_dir}[/] (model card: README.md)")
+
+
+def _refuse_overrides_on_resume(given: dict[str, Any]) -> None:
+    """A resumed run keeps its own settings: recipe flags next to --resume are a usage error."""
+    clash = [flag for flag, value in given.items() if value is not None]
+    if clash:
+        from hsctl.errors import ConfigError
+
+        raise ConfigError(f"--resume continues the interrupted run with its own settings; drop {', '.join(clash)}")
+
+
+def _estimate_shift(settings: Any, categories: str | None, json_out: bool) -> None:
+    """Run the leave-one-category-out estimate and print its table."""
+    from hsctl.train.loco import estimate_shift
+
+    quiet_ml_logs()
+    chosen = [c.strip() for c in categories.split(",") if c.strip()] if categories else None
+
+    def on_category(name: str, index: int, total: int) -> None:
+        err_console().print(f"[{index + 1}/{total}] training without {name} hate rows ...", highlight=False)
+
+    result = estimate_shift(settings, categories=chosen, on_category=on_category)
+    if json_out:
+        emit_json(result.to_dict())
+        return
+    table = Table(title=f"leave-one-category-out hate recall ({result.epochs:g} epochs each)")
+    table.add_column("held-out category", style="cyan")
+    table.add_column("recall", justify="right")
+    table.add_column("rows", justify="right")
+    table.add_column("threshold", justify="right")
+    for name, value in result.per_category.items():
+        table.add_row(name, _fmt(value["recall"], 3), str(value["support"]), _fmt(value["threshold"], 3))
+    table.add_row("mean / worst", f"{_fmt(result.mean_recall, 3)} / {_fmt(result.worst_recall, 3)}", "", "")
     console = out_console()
     console.print(table)
-    console.print(f"wrote [bold]{result.model_dir}[/]")
+    console.print(f"wrote [bold]{result.output}[/] in {result.seconds:.0f} s")
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, int | float) else "-"
+
+
+def result_table(result: Any) -> Table:
+    """Plain validation scores beside the shift-aware estimates and the suite."""
+    m, s = result.validation_metrics, result.shift_estimates
+    prior = f"{result.target_prior:g}" if result.target_prior else "validation rate"
+    table = Table(title=f"trained {result.run_name}")
+    table.add_column("measure", style="cyan")
+    table.add_column("in distribution", justify="right")
+    table.add_column(f"shift-aware (prior {prior})", justify="right")
+    suite = result.functional_suite or {}
+    rows = [
+        ("macro-F1 at the threshold", _fmt(m["macro_f1"]), _fmt(s.get("balanced_macro_f1"))),
+        ("ROC-AUC", _fmt(m["roc_auc"]), _fmt(s.get("balanced_roc_auc"))),
+        ("macro-F1 at 0.5", _fmt(m["macro_f1_at_0.5"]), ""),
+        ("implicit-hate recall", "", f"{_fmt(s.get('implicit_hate_recall'))} (n={s.get('implicit_hate_support', 0)})"),
+        ("worst category recall", "", _fmt(s.get("worst_category_recall"))),
+        ("behavioural suite pass rate", "", _fmt(suite.get("pass_rate"))),
+        ("threshold", _fmt(result.threshold), ""),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    table.add_row("base model", result.base_model, f"{result.frozen_layers} layers frozen")
+    table.add_row("steps / epochs", f"{result.global_step} / {result.epochs_completed:g}", "")
+    table.add_row("train time", f"{result.train_time_s:.1f} s", f"{result.samples_per_s:.1f} samples/s")
+    return table
+
+
+def category_table(shift: dict[str, Any]) -> Table:
+    """Hate recall per category on validation (rare categories rest on few rows)."""
+    table = Table(title="validation hate recall per category")
+    table.add_column("category", style="cyan")
+    table.add_column("recall", justify="right")
+    table.add_column("rows", justify="right")
+    for name, value in shift["per_category_recall"].items():
+        table.add_row(name, _fmt(value["recall"], 3), str(value["support"]))
+    return table

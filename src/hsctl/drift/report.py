@@ -11,6 +11,8 @@ import io
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from hsctl.core.plotting import pyplot
+
 if TYPE_CHECKING:
     from hsctl.drift.stats import DriftTest
 
@@ -30,17 +32,8 @@ details{margin:.4rem 0}
 """
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _png(fig: Any) -> str:
-    plt = _pyplot()
+    plt = pyplot()
     buffer = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buffer, format="png", dpi=80)
@@ -60,7 +53,7 @@ def plot_test(test: DriftTest) -> str | None:
     """A base64 PNG for a test that ran, or None."""
     if test.skipped or not test.plot_data:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     data = test.plot_data
     fig, ax = plt.subplots(figsize=(6, 3.2))
     if "null" in data:

@@ -41,15 +41,22 @@ class EvalResult:
 
 
 def parse_fail_under(items: list[str]) -> dict[str, float]:
-    """``["macro_f1=0.8", "roc_auc=0.9"]`` -> floors; unknown metrics are usage errors."""
+    """``["macro_f1=0.8", "roc_auc=0.9"]`` -> floors; unknown metrics are usage errors.
+
+    Suite floors (``functional``, ``functional.<functionality>``) parse here too;
+    the suite run checks the functionality names.
+    """
+    from hsctl.evaluate.suite import is_suite_metric
+
     floors: dict[str, float] = {}
     for item in items:
         for part in item.split(","):
             name, sep, value = part.partition("=")
             name = name.strip()
-            if not sep or name not in GATE_METRICS:
+            if not sep or not (name in GATE_METRICS or is_suite_metric(name)):
                 raise ConfigError(
-                    f"--fail-under expects METRIC=VALUE with METRIC in {', '.join(GATE_METRICS)}: {part!r}"
+                    f"--fail-under expects METRIC=VALUE with METRIC in {', '.join(GATE_METRICS)} "
+                    f"or functional.<functionality>: {part!r}"
                 )
             try:
                 floors[name] = float(value)
@@ -129,10 +136,23 @@ def evaluate(
 
     from hsctl.evaluate.metrics import binary_metrics, expected_calibration_error
     from hsctl.evaluate.plots import write_plots
+    from hsctl.evaluate.suite import is_suite_metric
     from hsctl.fetch.sources import LABEL, TEXT
     from hsctl.inference import predictor_for
 
     started = time.perf_counter()
+    # Suite floors (functional, functional.<name>) belong to 'evaluate --suite' runs: settings
+    # floors of that kind are left to them, explicit ones are a usage error before any work.
+    if fail_under is None:
+        floors = {k: v for k, v in settings.evaluate.fail_under.items() if not is_suite_metric(k)}
+    else:
+        suite_floors = [k for k in fail_under if is_suite_metric(k)]
+        if suite_floors:
+            raise ConfigError(
+                f"--fail-under {suite_floors[0]} is a floor of the behavioural suite: "
+                "use it with 'hsctl evaluate --suite functional'"
+            )
+        floors = dict(fail_under)
     predictor = predictor_for(settings, model, backend, target_prior=target_prior)
     frame, data_name = load_labelled(settings, data)
     y = frame[LABEL].to_numpy()
@@ -159,7 +179,6 @@ def evaluate(
         "backend": backend,
         "created_at": utc_now(),
     }
-    floors = fail_under if fail_under is not None else dict(settings.evaluate.fail_under)
     failures = []
     for metric, floor in floors.items():
         value = report.get(metric)

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from hsctl.core.decision import softmax_positive
+
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-
-def softmax_positive(logits: npt.ArrayLike) -> Any:
-    """P(class 1) from two-column logits, computed stably in float64."""
-    import numpy as np
-
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e[:, 1] / e.sum(axis=1)
+__all__ = ["binary_metrics", "expected_calibration_error", "softmax_positive"]
 
 
 def expected_calibration_error(y: npt.ArrayLike, probs: npt.ArrayLike, bins: int = 10) -> float:

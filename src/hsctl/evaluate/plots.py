@@ -5,17 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hsctl.core.plotting import pyplot
+
 if TYPE_CHECKING:
     import numpy.typing as npt
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def write_plots(
@@ -26,7 +19,7 @@ def write_plots(
     from sklearn.calibration import calibration_curve
     from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay
 
-    plt = _pyplot()
+    plt = pyplot()
     y_arr, p = np.asarray(y), np.asarray(probs)
     files: dict[str, str] = {}
     both = len(np.unique(y_arr)) > 1

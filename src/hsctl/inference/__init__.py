@@ -87,8 +87,7 @@ class Predictor(ABC):
 
     def predict_proba(self, texts: Sequence[str], *, on_batch: Callable[[int], None] | None = None) -> np.ndarray:
         """P(hate) per text, in input order, after the prior shift when a target prior is set."""
-        from hsctl.core.decision import shift_prior
-        from hsctl.evaluate.metrics import softmax_positive
+        from hsctl.core.decision import shift_prior, softmax_positive
 
         probs: np.ndarray = softmax_positive(self.logits(texts, on_batch=on_batch))
         if self.target_prior is not None and self.info.validation_prior:

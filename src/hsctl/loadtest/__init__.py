@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from hsctl.__about__ import __version__
 from hsctl.core.io import atomic_dir, utc_now, write_json
+from hsctl.core.slo import Objective, SloCheck, check_slo, parse_slo
 from hsctl.errors import ConfigError, DataError, HsctlError
 from hsctl.loadtest.server import (
     ServerUnreachableError,
@@ -35,7 +36,6 @@ from hsctl.loadtest.server import (
     server_figures,
     wait_ready,
 )
-from hsctl.loadtest.slo import Objective, SloCheck, check_slo, parse_slo
 from hsctl.loadtest.stats import Recorder
 
 if TYPE_CHECKING:

@@ -8,9 +8,9 @@ from typing import Any
 
 def write_plot(timeline: list[dict[str, Any]], path: Path, title: str) -> None:
     """Two panels over time: p50/p95/p99 latency (ms) and completed requests per second (errors too)."""
-    from hsctl.evaluate.plots import _pyplot
+    from hsctl.core.plotting import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     t = [row["t"] + 0.5 for row in timeline]
     fig, (lat, thr) = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True)
     for key, style in (("p50_ms", "-"), ("p95_ms", "--"), ("p99_ms", ":")):

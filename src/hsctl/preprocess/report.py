@@ -49,11 +49,11 @@ def split_stats(frame: pd.DataFrame, label_names: Sequence[str]) -> dict[str, An
 
 def plot_label_distribution(stats: dict[str, dict[str, Any]], label_names: Sequence[str], path: Path) -> None:
     """A grouped bar chart of label counts per split."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
+
+    from hsctl.core.plotting import pyplot
+
+    plt = pyplot()
 
     splits = list(stats)
     x = np.arange(len(splits))

@@ -85,7 +85,8 @@ def quantize(
     """Export, optimise, quantise, verify and benchmark; see the module docstring for the gates."""
     import numpy as np
 
-    from hsctl.evaluate.metrics import binary_metrics, softmax_positive
+    from hsctl.core.decision import softmax_positive
+    from hsctl.evaluate.metrics import binary_metrics
     from hsctl.inference import TorchPredictor
     from hsctl.inference.onnx import OnnxPredictor
     from hsctl.quantize.export import (

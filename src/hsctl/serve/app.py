@@ -2,13 +2,17 @@
 
 Endpoints: ``POST /predict``, the Open Inference Protocol v2 (``/v2``,
 ``/v2/health/{live,ready}``, ``/v2/models/{name}[/ready]``,
-``POST /v2/models/{name}/infer``), ``GET /metrics``, ``/docs`` and a page at ``/``.
+``POST /v2/models/{name}/infer`` with the binary tensor data extension),
+``GET /metrics``, ``/docs`` and ``/redoc`` (offline) and a page at ``/``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import hmac
+import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,65 +22,52 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from hsctl.__about__ import __version__
 from hsctl.serve.batching import MicroBatcher
-from hsctl.serve.errors import ApiError, error_response, install_error_handlers
+from hsctl.serve.docs import add_docs_routes
+from hsctl.serve.errors import ApiError, CatchAll, RequestError, install_error_handlers
+from hsctl.serve.gateway import INFER, PREDICT, Gateway
 from hsctl.serve.metrics import ServerMetrics
 from hsctl.serve.model import ServedModel
 from hsctl.serve.page import render_page
 from hsctl.serve.predlog import PredictionLog, default_log_dir, now_iso, text_field
+from hsctl.serve.priority import LoopPriority
+from hsctl.serve.schemas import (
+    InferRequest,
+    InferResponse,
+    Live,
+    ModelMetadata,
+    ModelReady,
+    Prediction,
+    Predictions,
+    PredictRequest,
+    Ready,
+    ServerMetadata,
+    error_responses,
+)
+from hsctl.serve.texts import prepare_texts
+from hsctl.serve.v2 import BINARY_SCOPE_KEY, EXTENSIONS, check_outputs, infer_response, input_texts
 from hsctl.settings import Settings
 
-ASGIApp = Callable[
-    [dict[str, Any], Callable[[], Awaitable[dict[str, Any]]], Callable[[dict[str, Any]], Awaitable[None]]],
-    Awaitable[None],
-]
+__all__ = ["InferRequest", "PredictRequest", "ServerState", "app_from_env", "create_app"]
+
+API_KEY_SCHEMES = {
+    "APIKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+    "HTTPBearer": {"type": "http", "scheme": "bearer"},
+}
+REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID_DOC = "The request's id in the prediction log: the client's `X-Request-ID` when valid, else a random one."
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
-class PredictRequest(BaseModel):
-    """One text or a list of texts."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"text": "what a lovely day"}, {"texts": ["first text", "second text"]}]},
-    )
-    text: StrictStr | None = Field(None, description="A single text.")
-    texts: list[StrictStr] | None = Field(None, description="Several texts, scored together.")
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> PredictRequest:
-        if (self.text is None) == (self.texts is None):
-            raise ValueError("give exactly one of 'text' or 'texts'")
-        return self
-
-
-class InferTensor(BaseModel):
-    """An input tensor of the Open Inference Protocol (v2)."""
-
-    model_config = ConfigDict(extra="allow")
-    name: StrictStr
-    shape: list[int]
-    datatype: StrictStr
-    data: list[Any]
-    parameters: dict[str, Any] | None = None
-
-
-class InferRequest(BaseModel):
-    """``POST /v2/models/{name}/infer`` body: one BYTES tensor of texts."""
-
-    model_config = ConfigDict(
-        extra="allow",
-        json_schema_extra={
-            "examples": [{"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": ["one", "two"]}]}]
-        },
-    )
-    id: StrictStr | None = None
-    inputs: list[InferTensor]
-    outputs: list[dict[str, Any]] | None = None
-    parameters: dict[str, Any] | None = None
+def request_id(request: Request) -> str:
+    """The client's ``X-Request-ID`` when it is a short token, else a random id; echoed in the response."""
+    given = request.headers.get("x-request-id")
+    if given is not None and _REQUEST_ID_RE.fullmatch(given):
+        return given
+    return uuid.uuid4().hex
 
 
 @dataclass
@@ -88,95 +79,40 @@ class ServerState:
     metrics: ServerMetrics
     batcher: MicroBatcher | None = None
     log: PredictionLog | None = None
+    priority: LoopPriority | None = None
     started_at: float = 0.0
 
+    def not_ready_reason(self) -> str | None:
+        """Why the server should not get traffic, or None when it is ready."""
+        if not self.model.ready or self.batcher is None:
+            return "model is loading"
+        if self.log is not None and not self.log.alive:
+            return "the prediction-log writer has stopped"
+        return None
 
-class JsonBody:
-    """Buffer POST bodies, reject those over ``max_bytes`` (413), and treat them as JSON.
 
-    Every POST endpoint takes JSON, whatever the Content-Type says: ``curl -d``
-    sends form encoding by default and must still work.
+def create_app(settings: Settings, model_dir: Path | None = None, *, own_process: bool = False) -> FastAPI:
+    """Build the app for a model folder (default: ``serve.model`` or the latest trained model).
+
+    ``own_process``: the app is the process's only job (``hsctl serve`` and its workers), so it may
+    lower its event loop's priority while it sheds load (``serve.loop_nice``) and, once the model is
+    loaded, move the long-lived objects out of the garbage collector's way. Tests and embedders
+    leave it off.
     """
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
-            await self.app(scope, receive, send)
-            return
-        too_large = error_response(413, "body_too_large", f"request body over {self.max_bytes} bytes")
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await too_large(scope, receive, send)
-            return
-        body = bytearray()
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body.extend(message.get("body", b""))
-            more = message.get("more_body", False)
-            if len(body) > self.max_bytes:
-                await too_large(scope, receive, send)
-                return
-        headers = [(k, v) for k, v in scope.get("headers") or [] if k != b"content-type"]
-        scope["headers"] = [
-            *headers,
-            (b"content-type", b"application/json"),
-        ]  # in place: the router's "route" key must reach RequestMetrics
-        replayed = False
-
-        async def replay() -> dict[str, Any]:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": bytes(body), "more_body": False}
-            return await receive()  # type: ignore[no-any-return]
-
-        await self.app(scope, replay, send)
-
-
-class RequestMetrics:
-    """Count requests by route template (never the raw path) and status, and time them."""
-
-    def __init__(self, app: ASGIApp, metrics: ServerMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def capture(message: dict[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, capture)
-        finally:
-            route = scope.get("route")
-            endpoint = getattr(route, "path", None) or "unmatched"
-            self.metrics.requests.labels(endpoint, str(status)).inc()
-            self.metrics.duration.labels(endpoint).observe(time.perf_counter() - started)
-
-
-def create_app(settings: Settings, model_dir: Path | None = None) -> FastAPI:
-    """Build the app for a model folder (default: ``serve.model`` or the latest trained model)."""
     from hsctl.models import resolve_model_dir
 
     cfg = settings.serve
     path = model_dir or resolve_model_dir(settings.paths.models_dir, cfg.model)
     state = ServerState(
         settings=settings,
-        model=ServedModel(cfg.model_name, path, cfg.backend, batch_size=cfg.model_batch_size, threads=cfg.threads),
+        model=ServedModel(
+            cfg.model_name,
+            path,
+            cfg.backend,
+            batch_size=cfg.model_batch_size,
+            threads=cfg.threads,
+            onnx_spinning=cfg.onnx_spinning,
+        ),
         metrics=ServerMetrics(),
     )
 
@@ -191,52 +127,110 @@ def create_app(settings: Settings, model_dir: Path | None = None) -> FastAPI:
             metrics.inference.observe(seconds)
             if metrics.multiprocess and state.batcher is not None:
                 metrics.queue_depth.set(state.batcher.depth)
+                metrics.expected_wait.set(state.batcher.expected_wait())
 
-        state.batcher = MicroBatcher(
+        def on_drop(reason: str, count: int) -> None:
+            metrics.texts_dropped.labels(reason).inc(count)
+
+        batcher = MicroBatcher(
             state.model.predict_proba,
             max_batch_size=cfg.max_batch_size,
             max_wait_ms=cfg.max_wait_ms,
             max_queue=cfg.max_queue,
+            max_queue_delay_ms=cfg.max_queue_delay_ms,
+            probe=state.model.probe,
             on_batch=on_batch,
+            on_drop=on_drop,
         )
+        batcher.warm(state.model.warmup_batches)
         if not metrics.multiprocess:  # per-process values in files cannot hold a callback
             metrics.queue_depth.set_function(lambda: state.batcher.depth if state.batcher else 0)
-        await state.batcher.start()
+            metrics.expected_wait.set_function(lambda: state.batcher.expected_wait() if state.batcher else 0.0)
+        await batcher.start()
         if cfg.log_predictions:
             state.log = PredictionLog(
                 cfg.log_url or default_log_dir(settings.paths.artifacts),
                 max_bytes=cfg.log_max_bytes,
                 queue_size=cfg.log_queue,
-                on_drop=metrics.log_dropped.inc,
+                on_drop=lambda reason, count: metrics.log_dropped.labels(reason).inc(count),
             )
             state.log.start()
+        state.batcher = batcher
+        if own_process:
+            state.priority = LoopPriority(cfg.loop_nice)  # lowers the loop thread only while shedding
+            gc.collect()
+            gc.freeze()  # the model and the app live as long as the process: keep them out of collections
         model = state.model
         metrics.model_info.labels(model.name, model.version, model.backend, f"{model.threshold:.4f}").set(1)
         try:
             yield
         finally:
-            await state.batcher.stop()  # answers everything already queued
+            await batcher.stop()  # answers everything already queued
             if state.log is not None:
                 await asyncio.to_thread(state.log.close)
 
     app = FastAPI(
         title="hsctl prediction server",
         version=__version__,
-        description="Hate-speech classification: `/predict`, the Open Inference Protocol (v2) and Prometheus metrics.",
+        description="Hate-speech classification: `/predict`, the Open Inference Protocol (v2) with the binary "
+        'tensor data extension, and Prometheus metrics. Every error has the body `{"error", "type"}`.',
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.hsctl = state
     install_error_handlers(app, cfg.retry_after_s)
+    app.add_middleware(CatchAll)
     if cfg.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
         app.add_middleware(
-            CORSMiddleware, allow_origins=cfg.cors_origins, allow_methods=["GET", "POST"], allow_headers=["*"]
+            CORSMiddleware,
+            allow_origins=cfg.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["*"],
+            expose_headers=[REQUEST_ID_HEADER, "Retry-After", "Inference-Header-Content-Length"],
         )
-    app.add_middleware(JsonBody, max_bytes=cfg.max_body_bytes)
-    app.add_middleware(RequestMetrics, metrics=state.metrics)
+    app.add_middleware(Gateway, state=state)
     _add_routes(app, state)
+    add_docs_routes(app, app.title)
+    _install_openapi(app, state)
     return app
+
+
+def _install_openapi(app: FastAPI, state: ServerState) -> None:
+    """The OpenAPI document, corrected where FastAPI's defaults would be wrong for this server.
+
+    * FastAPI documents a ``422 HTTPValidationError`` on every route with a parameter;
+      here every error has the :class:`~hsctl.serve.schemas.ErrorBody` shape, and the
+      routes that can answer 422 declare it themselves.
+    * With an API key set, the key (``X-API-Key`` header or bearer token) is declared as
+      a security scheme on the operations that require it; the others lose their 401.
+    """
+    cfg = state.settings.serve
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        components = schema.setdefault("components", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.get("schemas", {}).pop(name, None)
+        if cfg.api_key is not None:
+            components["securitySchemes"] = API_KEY_SCHEMES
+        for path, operations in schema.get("paths", {}).items():
+            for operation in operations.values():
+                responses = operation.get("responses", {})
+                if "HTTPValidationError" in json.dumps(responses.get("422", {})):
+                    responses.pop("422")
+                protected = path in (PREDICT, INFER) or cfg.protect_health
+                if cfg.api_key is not None and protected:
+                    operation["security"] = [{name: []} for name in API_KEY_SCHEMES]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _require_key(state: ServerState, *, health: bool = False) -> Callable[[Request], Awaitable[None]]:
@@ -261,58 +255,50 @@ def _ready(state: ServerState) -> MicroBatcher:
     return state.batcher
 
 
-async def _score(state: ServerState, texts: list[Any], endpoint: str) -> tuple[list[float], float]:
-    """Validate, normalise, batch and log; returns probabilities and latency in ms."""
-    from hsctl.preprocess.normalize import normalize_text
-
+async def _score(state: ServerState, texts: list[Any], endpoint: str, rid: str) -> list[float]:
+    """Check and normalise the texts, score them in the micro-batcher, count and log them."""
     cfg = state.settings.serve
     started = time.perf_counter()
-    if not texts:
-        raise ApiError(422, "invalid_request", "no texts given")
-    if len(texts) > cfg.max_batch_items:
-        raise ApiError(413, "too_many_texts", f"{len(texts)} texts in one request; the limit is {cfg.max_batch_items}")
-    cleaned: list[str] = []
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise ApiError(422, "invalid_request", f"text {i} is not a string")
-        if len(text) > cfg.max_text_chars:
-            raise ApiError(
-                413, "text_too_long", f"text {i} has {len(text)} characters; the limit is {cfg.max_text_chars}"
-            )
-        normalized = normalize_text(text, state.settings.data.normalize)
-        if not normalized:
-            raise ApiError(422, "empty_text", f"text {i} is empty")
-        cleaned.append(normalized)
-    probs = await _ready(state).submit(cleaned)
-    latency_ms = (time.perf_counter() - started) * 1000
+    batcher = _ready(state)
+    sent, cleaned = prepare_texts(
+        texts, max_items=cfg.max_batch_items, max_chars=cfg.max_text_chars, normalize=state.settings.data.normalize
+    )
+    probs = await batcher.submit(cleaned, timeout=cfg.request_timeout_s)
+    latency_ms = round((time.perf_counter() - started) * 1000, 3)
     threshold, labels = state.model.threshold, state.model.labels
-    for p in probs:
-        state.metrics.predictions.labels(labels[int(p >= threshold)]).inc()
-    if state.log is not None:
-        request_id = uuid.uuid4().hex
-        version, mode = state.model.version, cfg.log_text
-        for i, (text, p) in enumerate(zip(texts, probs, strict=True)):
-            state.log.write(
+    decided = [labels[int(p >= threshold)] for p in probs]
+    for label in decided:
+        state.metrics.predictions.labels(label).inc()
+    log = state.log
+    if log is not None:  # every answered text is logged, or counted as dropped by the log
+        version, mode, stamp = state.model.version, cfg.log_text, now_iso()
+        for i, (text, p, label) in enumerate(zip(sent, probs, decided, strict=True)):
+            log.write(
                 {
-                    "time": now_iso(),
-                    "request_id": request_id,
+                    "time": stamp,
+                    "request_id": rid,
                     "index": i,
                     "endpoint": endpoint,
                     **text_field(text, mode),
                     "hate_probability": round(p, 6),
-                    "label": labels[int(p >= threshold)],
+                    "label": label,
                     "threshold": threshold,
                     "model_version": version,
-                    "latency_ms": round(latency_ms, 3),
+                    "latency_ms": latency_ms,
                 }
             )
-    return probs, latency_ms
+    return probs
 
 
 def _add_routes(app: FastAPI, state: ServerState) -> None:
-    predict_auth = Depends(_require_key(state))
-    health_auth = Depends(_require_key(state, health=True))
-    name = state.settings.serve.model_name
+    cfg = state.settings.serve
+    # No key, no dependency: FastAPI resolves nothing extra per request.
+    predict_auth = [Depends(_require_key(state))] if cfg.api_key is not None else []
+    health_auth = [Depends(_require_key(state, health=True))] if cfg.api_key and cfg.protect_health else []
+    name = cfg.model_name
+    key_set = cfg.api_key is not None
+    auth_errors = (401,) if key_set else ()
+    health_errors = (401,) if key_set and cfg.protect_health else ()
 
     def prediction(p: float) -> dict[str, Any]:
         label_id = int(p >= state.model.threshold)
@@ -324,100 +310,202 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
             "model_version": state.model.version,
         }
 
-    @app.post("/predict", dependencies=[predict_auth], tags=["predict"])
-    async def predict(body: PredictRequest) -> JSONResponse:
+    @app.post(
+        PREDICT,
+        dependencies=predict_auth,
+        tags=["predict"],
+        response_model=None,
+        responses={
+            200: {
+                "model": Prediction | Predictions,
+                "description": "A prediction for `text`, or the predictions for `texts` in order.",
+                "headers": {
+                    REQUEST_ID_HEADER: {
+                        "description": REQUEST_ID_DOC,
+                        "schema": {"type": "string"},
+                    }
+                },
+            },
+            **error_responses(400, *auth_errors, 413, 422, 500, 503),
+        },
+    )
+    async def predict(body: PredictRequest, request: Request) -> JSONResponse:
         """Classify one text (`text`) or several (`texts`)."""
         texts = [body.text] if body.text is not None else list(body.texts or [])
-        probs, _ = await _score(state, texts, "/predict")
+        rid = request_id(request)
+        probs = await _score(state, texts, PREDICT, rid)
+        headers = {REQUEST_ID_HEADER: rid}
         if body.text is not None:
-            return JSONResponse(prediction(probs[0]))
+            return JSONResponse(prediction(probs[0]), headers=headers)
         return JSONResponse(
             {
                 "predictions": [prediction(p) for p in probs],
                 "threshold": state.model.threshold,
                 "model_version": state.model.version,
-            }
+            },
+            headers=headers,
         )
 
     def check_name(model_name: str) -> None:
         if model_name != name:
-            raise ApiError(404, "not_found", f"unknown model {model_name!r}; this server serves {name!r}")
+            raise RequestError("not_found", f"unknown model {model_name!r}; this server serves {name!r}")
 
-    @app.post("/v2/models/{model_name}/infer", dependencies=[predict_auth], tags=["v2"])
-    async def infer(model_name: str, body: InferRequest) -> JSONResponse:
-        """Open Inference Protocol: one BYTES input tensor of texts."""
+    @app.post(
+        INFER,
+        dependencies=predict_auth,
+        tags=["v2"],
+        response_model=None,
+        responses={
+            200: {
+                "model": InferResponse,
+                "description": "The outputs as JSON; with binary outputs asked for, the JSON part (whose length "
+                "is in `Inference-Header-Content-Length`) followed by the binary tensor data.",
+                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+                "headers": {
+                    "Inference-Header-Content-Length": {
+                        "description": "Length of the JSON part, when binary outputs follow it.",
+                        "schema": {"type": "integer"},
+                    },
+                    REQUEST_ID_HEADER: {
+                        "description": REQUEST_ID_DOC,
+                        "schema": {"type": "string"},
+                    },
+                },
+            },
+            **error_responses(400, *auth_errors, 404, 413, 422, 500, 503),
+        },
+        openapi_extra={
+            "parameters": [
+                {
+                    "name": "Inference-Header-Content-Length",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "integer", "minimum": 0},
+                    "description": "Binary tensor data extension: the body is this many bytes of JSON, then the "
+                    "binary data of the inputs that give `parameters.binary_data_size`.",
+                }
+            ],
+            "requestBody": {
+                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+            },
+        },
+    )
+    async def infer(model_name: str, body: InferRequest, request: Request) -> Response:
+        """Open Inference Protocol: one BYTES input tensor of texts, as JSON or binary data."""
         check_name(model_name)
-        if len(body.inputs) != 1:
-            raise ApiError(422, "invalid_request", "expected exactly one input tensor of texts")
-        tensor = body.inputs[0]
-        if tensor.datatype != "BYTES":
-            raise ApiError(422, "invalid_request", f"input datatype must be BYTES, not {tensor.datatype}")
-        data = _flatten(tensor.data)
-        count = 1
-        for dim in tensor.shape:
-            count *= dim
-        if count != len(data):
-            raise ApiError(422, "invalid_request", f"shape {tensor.shape} does not match {len(data)} data elements")
-        probs, _ = await _score(state, data, "/v2/models/{model_name}/infer")
-        labels = [state.model.labels[int(p >= state.model.threshold)] for p in probs]
-        return JSONResponse(
-            {
-                "model_name": name,
-                "model_version": state.model.version,
-                **({"id": body.id} if body.id is not None else {}),
-                "parameters": {"threshold": state.model.threshold},
-                "outputs": [
-                    {"name": "label", "shape": [len(labels)], "datatype": "BYTES", "data": labels},
-                    {"name": "hate_probability", "shape": [len(probs)], "datatype": "FP32", "data": probs},
-                ],
-            }
+        check_outputs(body)
+        texts = input_texts(body, request.scope.get(BINARY_SCOPE_KEY, b""))
+        rid = request_id(request)
+        probs = await _score(state, texts, INFER, rid)
+        threshold, labels = state.model.threshold, state.model.labels
+        return infer_response(
+            body,
+            model_name=name,
+            model_version=state.model.version,
+            threshold=threshold,
+            labels=[labels[int(p >= threshold)] for p in probs],
+            probs=probs,
+            headers={REQUEST_ID_HEADER: rid},
         )
 
-    @app.get("/v2/models/{model_name}", dependencies=[health_auth], tags=["v2"])
-    async def model_metadata(model_name: str) -> dict[str, Any]:
+    @app.get(
+        "/v2/models/{model_name}",
+        dependencies=health_auth,
+        tags=["v2"],
+        response_model=ModelMetadata,
+        responses=error_responses(*health_errors, 404, 503),
+    )
+    async def model_metadata(model_name: str) -> JSONResponse:
         """Model metadata (v2)."""
         check_name(model_name)
         _ready(state)
-        return {
-            "name": name,
-            "versions": [state.model.version],
-            "platform": "pytorch" if state.model.backend == "torch" else "onnxruntime",
-            "inputs": [{"name": "text", "datatype": "BYTES", "shape": [-1]}],
-            "outputs": [
-                {"name": "label", "datatype": "BYTES", "shape": [-1]},
-                {"name": "hate_probability", "datatype": "FP32", "shape": [-1]},
-            ],
-            "parameters": {
-                "threshold": state.model.threshold,
-                "backend": state.model.backend,
-                "labels": state.model.labels,
-            },
-        }
+        return JSONResponse(
+            {
+                "name": name,
+                "versions": [state.model.version],
+                "platform": "pytorch" if state.model.backend == "torch" else "onnxruntime",
+                "inputs": [{"name": "text", "datatype": "BYTES", "shape": [-1]}],
+                "outputs": [
+                    {"name": "label", "datatype": "BYTES", "shape": [-1]},
+                    {"name": "hate_probability", "datatype": "FP32", "shape": [-1]},
+                ],
+                "parameters": {
+                    "threshold": state.model.threshold,
+                    "backend": state.model.backend,
+                    "labels": state.model.labels,
+                },
+            }
+        )
 
-    @app.get("/v2/models/{model_name}/ready", dependencies=[health_auth], tags=["v2"])
-    async def model_ready(model_name: str) -> dict[str, Any]:
+    @app.get(
+        "/v2/models/{model_name}/ready",
+        dependencies=health_auth,
+        tags=["v2"],
+        response_model=ModelReady,
+        responses=error_responses(*health_errors, 404, 503),
+    )
+    async def model_ready(model_name: str) -> JSONResponse:
         """Model readiness (v2)."""
         check_name(model_name)
         _ready(state)
-        return {"name": name, "ready": True}
+        return JSONResponse({"name": name, "ready": True})
 
-    @app.get("/v2", dependencies=[health_auth], tags=["v2"])
-    async def server_metadata() -> dict[str, Any]:
-        """Server metadata (v2)."""
-        return {"name": "hsctl", "version": __version__, "extensions": []}
+    @app.get(
+        "/v2",
+        dependencies=health_auth,
+        tags=["v2"],
+        response_model=ServerMetadata,
+        responses=error_responses(*health_errors),
+    )
+    async def server_metadata() -> JSONResponse:
+        """Server metadata (v2), with the supported protocol extensions."""
+        return JSONResponse({"name": "hsctl", "version": __version__, "extensions": EXTENSIONS})
 
-    @app.get("/v2/health/live", dependencies=[health_auth], tags=["health"])
-    async def live() -> dict[str, bool]:
+    @app.get(
+        "/v2/health/live",
+        dependencies=health_auth,
+        tags=["health"],
+        response_model=Live,
+        responses=error_responses(*health_errors),
+    )
+    async def live() -> JSONResponse:
         """The process is up."""
-        return {"live": True}
+        return JSONResponse({"live": True})
 
-    @app.get("/v2/health/ready", dependencies=[health_auth], tags=["health"])
+    @app.get(
+        "/v2/health/ready",
+        dependencies=health_auth,
+        tags=["health"],
+        response_model=Ready,
+        responses={
+            503: {
+                "model": Ready,
+                "description": "Not ready: the model is loading, or the prediction-log writer "
+                "has stopped (`reason` says which).",
+            },
+            **error_responses(*health_errors),
+        },
+    )
     async def ready() -> JSONResponse:
-        """Ready once the model is loaded (503 before)."""
-        is_ready = state.model.ready and state.batcher is not None
-        return JSONResponse({"ready": is_ready}, status_code=200 if is_ready else 503)
+        """Ready once the model is loaded, as long as the prediction log can be written (503 otherwise)."""
+        reason = state.not_ready_reason()
+        if reason is None:
+            return JSONResponse({"ready": True})
+        return JSONResponse({"ready": False, "reason": reason}, status_code=503)
 
-    @app.get("/metrics", dependencies=[health_auth], tags=["health"])
+    @app.get(
+        "/metrics",
+        dependencies=health_auth,
+        tags=["health"],
+        response_class=PlainTextResponse,
+        responses={
+            200: {
+                "description": "Prometheus text exposition format.",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+            **error_responses(*health_errors),
+        },
+    )
     async def metrics() -> Response:
         """Prometheus metrics."""
         body, content_type = state.metrics.render()
@@ -427,7 +515,6 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
     async def page() -> HTMLResponse:
         """A page where a person can type a text and see the prediction."""
         _ready(state)
-        cfg = state.settings.serve
         return HTMLResponse(
             render_page(
                 state.model.version,
@@ -437,13 +524,6 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
                 cfg.api_key is not None,
             )
         )
-
-
-def _flatten(data: list[Any]) -> list[Any]:
-    out: list[Any] = []
-    for item in data:
-        out.extend(_flatten(item) if isinstance(item, list) else [item])
-    return out
 
 
 SETTINGS_FILE_ENV = "HSCTL_SERVE_SETTINGS_FILE"
@@ -462,6 +542,21 @@ def dump_settings_for_workers(settings: Settings, path: str) -> None:
         json.dump(data, fh)
 
 
+def configure_server_logging() -> None:
+    """Error lines of the server (``hsctl.serve.*`` loggers) on stderr, one line each, like uvicorn's."""
+    import logging
+    import sys
+
+    logger = logging.getLogger("hsctl.serve")
+    if not any(getattr(h, "_hsctl", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s:     hsctl serve: %(message)s"))
+        handler._hsctl = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
 def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` and worker processes.
 
@@ -473,8 +568,9 @@ def app_from_env() -> FastAPI:
 
     from hsctl.settings import load_settings
 
+    configure_server_logging()
     path = os.environ.get(SETTINGS_FILE_ENV)
     if path:
         with open(path, encoding="utf-8") as fh:
-            return create_app(Settings(**json.load(fh)))
-    return create_app(load_settings().settings)
+            return create_app(Settings(**json.load(fh)), own_process=True)
+    return create_app(load_settings().settings, own_process=True)

@@ -1,10 +1,23 @@
 """Dynamic micro-batching: coalesce concurrent requests into bounded batches, off the event loop.
 
-Texts wait in a bounded queue; one worker takes up to ``max_batch_size`` of them
-and runs inference in a thread, so the event loop keeps accepting requests.
-A lone request runs at once; only when several are waiting does the worker
-wait up to ``max_wait_ms`` to fill the batch. A full queue rejects new work
-(the app answers 503 with Retry-After) instead of growing without limit.
+Texts wait in one queue; one worker takes up to ``max_batch_size`` of them and
+runs inference in a thread, so the event loop keeps accepting requests. A lone
+request runs at once; only when several are waiting does the worker wait up to
+``max_wait_ms`` to fill the batch.
+
+Admission is by expected waiting time, not by count: the batcher models the
+model time of a batch as a fixed cost plus a cost per text (:class:`BatchCost`,
+fitted to recent batches) and rejects a request at once (:class:`Overloaded`,
+503 in the app) when the batch in flight, the texts queued ahead of it and its
+own batch would take more than ``max_queue_delay_ms`` to score. ``max_queue``
+stays as a hard cap on queued texts.
+
+A request that stops waiting (its client disconnected, or its deadline passed)
+has its texts dropped from the queue before inference. A batch that fails is
+bisected until the failing texts are found; their requests fail alone
+(:class:`ItemFailed`, naming the text) while every other request in the batch is
+answered, unless a probe shows the model itself is broken, in which case the
+original error stands (500).
 """
 
 from __future__ import annotations
@@ -18,16 +31,80 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-class QueueFull(Exception):
-    """The batch queue cannot take the request's texts."""
+class Overloaded(Exception):
+    """The request cannot be admitted now (expected wait too long, queue full, or shutting down)."""
 
 
-@dataclass
+QueueFull = Overloaded  # the name before admission by waiting time
+
+
+class DeadlineExceeded(Exception):
+    """The request's texts were not scored within its timeout."""
+
+
+class ItemFailed(Exception):
+    """One text failed in the model on its own while the model works: the request's fault, not the server's."""
+
+    def __init__(self, index: int, cause: BaseException) -> None:
+        super().__init__(f"text {index} could not be scored ({type(cause).__name__})")
+        self.index = index
+        self.cause = cause
+
+
+@dataclass(eq=False)
 class _Job:
     texts: Sequence[str]
     future: asyncio.Future[list[float]]
     results: list[float] = field(default_factory=list)
     remaining: int = 0
+
+
+_Item = tuple[_Job, int]
+
+
+class BatchCost:
+    """Model time of a batch of n texts as ``fixed + per_text * n``.
+
+    Fitted by least squares over the recent batches, each weighing ``decay`` times
+    less than the next; when the sizes barely vary (under steady load every batch
+    is full) the cost per text of those batches, overhead included, is used.
+    """
+
+    def __init__(self, decay: float = 0.95) -> None:
+        self.decay = decay
+        self._s = [0.0] * 5  # sums of w, w*n, w*n^2, w*t, w*n*t
+
+    def observe(self, texts: int, seconds: float) -> None:
+        """Record one batch."""
+        n = float(texts)
+        self._s = [v * self.decay for v in self._s]
+        for i, v in enumerate((1.0, n, n * n, seconds, n * seconds)):
+            self._s[i] += v
+
+    @property
+    def known(self) -> bool:
+        """True once a batch has been observed."""
+        return self._s[0] > 0
+
+    def fit(self) -> tuple[float, float]:
+        """``(fixed, per_text)`` in seconds; ``(0, 0)`` before any batch."""
+        s0, s1, s2, t0, t1 = self._s
+        if s1 <= 0:
+            return 0.0, 0.0
+        spread = s0 * s2 - s1 * s1
+        if spread > 1e-6 * s0 * s2:
+            per_text = (s0 * t1 - s1 * t0) / spread
+            fixed = (t0 - per_text * s1) / s0
+            if per_text > 0 and fixed >= 0:
+                return fixed, per_text
+        return 0.0, t0 / s1
+
+    def seconds(self, texts: int) -> float:
+        """Expected model time of one batch of ``texts`` texts."""
+        if texts <= 0:
+            return 0.0
+        fixed, per_text = self.fit()
+        return fixed + per_text * texts
 
 
 class MicroBatcher:
@@ -40,26 +117,79 @@ class MicroBatcher:
         max_batch_size: int,
         max_wait_ms: float,
         max_queue: int,
+        max_queue_delay_ms: float | None = None,
+        probe: Callable[[], Any] | None = None,
         on_batch: Callable[[int, float], None] | None = None,
+        on_drop: Callable[[str, int], None] | None = None,
     ) -> None:
         self.infer = infer
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000
         self.max_queue = max_queue
+        self.max_delay = None if max_queue_delay_ms is None else max_queue_delay_ms / 1000
+        self.probe = probe
         self.on_batch = on_batch
-        self._items: collections.deque[tuple[_Job, int]] = collections.deque()
+        self.on_drop = on_drop
+        self._items: collections.deque[_Item] = collections.deque()
         self._wakeup = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hsctl-infer")
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._in_flight = 0
+        self.cost = BatchCost()
 
     @property
     def depth(self) -> int:
         """Texts waiting for inference."""
         return len(self._items)
 
+    def expected_wait(self) -> float:
+        """Seconds before a (one-text) request arriving now would have its answer.
+
+        The batch in flight, the full batches queued ahead, and the batch the request
+        would join: what the client waits for, whatever the machine's speed.
+        """
+        if not self.cost.known:
+            return 0.0
+        size = self.batch_limit()
+        full, rest = divmod(len(self._items) + 1, size)
+        in_flight = self.cost.seconds(self._in_flight)
+        return in_flight + full * self.cost.seconds(size) + self.cost.seconds(rest)
+
+    def batch_limit(self) -> int:
+        """Texts per micro-batch: ``max_batch_size``, fewer when one batch would take over half the delay limit.
+
+        On a fast machine this is ``max_batch_size``; when the model slows down (a busy
+        machine), batches shrink so that the latency bound still holds.
+        """
+        if self.max_delay is None or not self.cost.known:
+            return self.max_batch_size
+        fixed, per_text = self.cost.fit()
+        if per_text <= 0:
+            return self.max_batch_size
+        fits = int((self.max_delay / 2 - fixed) / per_text)
+        return max(1, min(self.max_batch_size, fits))
+
+    def check_admission(self) -> None:
+        """Raise :class:`Overloaded` when a new request would wait too long; cheap enough to call per request."""
+        if self._closing:
+            raise Overloaded("server is shutting down")
+        # An idle worker always admits: waiting cannot make the request faster, and only new batches can
+        # correct an estimate that a slow moment made too high (else nothing would ever be admitted again).
+        if self.max_delay is not None and (self._in_flight or self._items):
+            wait = self.expected_wait()
+            if wait > self.max_delay:
+                raise Overloaded(f"expected wait {wait * 1000:.0f} ms is over the {self.max_delay * 1000:.0f} ms limit")
+
+    def warm(self, batches: Sequence[tuple[int, float]]) -> None:
+        """Seed the cost model with ``(texts, seconds)`` of warm-up batches, so admission works from the start."""
+        if not self.cost.known:
+            for texts, seconds in batches:
+                self.cost.observe(texts, seconds)
+
     async def start(self) -> None:
-        """Start the batching worker on the running loop."""
+        """Start the inference thread and the batching worker on the running loop."""
+        await asyncio.get_running_loop().run_in_executor(self._executor, lambda: None)  # the thread exists now
         self._task = asyncio.create_task(self._run(), name="hsctl-batcher")
 
     async def stop(self) -> None:
@@ -70,26 +200,49 @@ class MicroBatcher:
             await self._task
         self._executor.shutdown(wait=True)
 
-    async def submit(self, texts: Sequence[str]) -> list[float]:
-        """Queue texts and wait for their probabilities; raises :class:`QueueFull`."""
-        if self._closing:
-            raise QueueFull("server is shutting down")
+    async def submit(self, texts: Sequence[str], *, timeout: float | None = None) -> list[float]:
+        """Queue texts and wait for their probabilities.
+
+        Raises :class:`Overloaded` (not admitted), :class:`DeadlineExceeded` (not scored
+        within ``timeout`` seconds) or :class:`ItemFailed`. Cancelling the awaiting task
+        (a client that disconnected) drops the texts still queued.
+        """
+        self.check_admission()
         if len(self._items) + len(texts) > self.max_queue:
-            raise QueueFull(f"{len(self._items)} texts already queued")
-        loop = asyncio.get_running_loop()
-        job = _Job(texts=texts, future=loop.create_future(), results=[0.0] * len(texts), remaining=len(texts))
+            raise Overloaded(f"{len(self._items)} texts already queued")
         if not texts:
             return []
+        loop = asyncio.get_running_loop()
+        job = _Job(texts=texts, future=loop.create_future(), results=[0.0] * len(texts), remaining=len(texts))
+        timer = loop.call_later(timeout, _expire, job, timeout) if timeout is not None else None
         self._items.extend((job, i) for i in range(len(texts)))
         self._wakeup.set()
-        return await job.future
+        try:
+            return await job.future
+        finally:
+            if timer is not None:
+                timer.cancel()
 
-    def _take(self, batch: list[tuple[_Job, int]]) -> None:
-        while self._items and len(batch) < self.max_batch_size:
-            batch.append(self._items.popleft())
+    def _live(self, batch: list[_Item]) -> list[_Item]:
+        """Drop the items of requests that stopped waiting, counting them by reason."""
+        live = [item for item in batch if not item[0].future.done()]
+        if len(live) < len(batch) and self.on_drop is not None:
+            for job, _ in batch:
+                if job.future.cancelled():
+                    self.on_drop("disconnected", 1)
+                elif job.future.done() and isinstance(job.future.exception(), DeadlineExceeded):
+                    self.on_drop("timeout", 1)
+        return live
+
+    def _take(self, batch: list[_Item], size: int) -> None:
+        while self._items and len(batch) < size:
+            item = self._items.popleft()
+            if item[0].future.done():
+                self._live([item])  # counted, never scored
+                continue
+            batch.append(item)
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             if not self._items:
                 if self._closing:
@@ -97,31 +250,99 @@ class MicroBatcher:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            batch: list[tuple[_Job, int]] = []
-            self._take(batch)
-            if 1 < len(batch) < self.max_batch_size and self.max_wait > 0:
+            batch: list[_Item] = []
+            size = self.batch_limit()
+            self._take(batch, size)
+            if 1 < len(batch) < size and self.max_wait > 0:
                 # Others are waiting too: give stragglers up to max_wait to join this batch.
                 deadline = time.perf_counter() + self.max_wait
-                while len(batch) < self.max_batch_size and (left := deadline - time.perf_counter()) > 0:
+                while len(batch) < size and (left := deadline - time.perf_counter()) > 0:
                     self._wakeup.clear()
                     try:
                         await asyncio.wait_for(self._wakeup.wait(), timeout=left)
                     except TimeoutError:
                         break
-                    self._take(batch)
-            texts = [job.texts[i] for job, i in batch]
-            started = time.perf_counter()
-            try:
-                probs = await loop.run_in_executor(self._executor, self.infer, texts)
-            except Exception as exc:  # a failed batch fails its requests, not the worker
-                for job, _ in batch:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
+                    self._take(batch, size)
+                batch = self._live(batch)
+            if not batch:
                 continue
-            if self.on_batch is not None:
-                self.on_batch(len(batch), time.perf_counter() - started)
-            for (job, i), p in zip(batch, probs, strict=True):
-                job.results[i] = float(p)
-                job.remaining -= 1
-                if job.remaining == 0 and not job.future.done():
-                    job.future.set_result(job.results)
+            self._in_flight = len(batch)
+            try:
+                await self._score(batch)
+            except Exception as exc:  # the worker never dies: a bug here fails this batch's requests only
+                _fail(batch, exc)
+            finally:
+                self._in_flight = 0
+
+    async def _score(self, batch: list[_Item]) -> None:
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        try:
+            probs = await loop.run_in_executor(self._executor, self.infer, [job.texts[i] for job, i in batch])
+        except Exception as exc:
+            await self._isolate(batch, exc)
+            return
+        elapsed = time.perf_counter() - started
+        self.cost.observe(len(batch), elapsed)
+        if self.on_batch is not None:
+            self.on_batch(len(batch), elapsed)
+        _deliver(batch, probs)
+
+    async def _isolate(self, batch: list[_Item], error: Exception) -> None:
+        """Bisect a failed batch: answer every text that scores, and find the ones that fail alone."""
+        loop = asyncio.get_running_loop()
+        failed: list[tuple[_Item, BaseException]] = []
+        if len(batch) == 1:
+            failed.append((batch[0], error))
+            stack: list[list[_Item]] = []
+        else:
+            middle = len(batch) // 2
+            stack = [batch[middle:], batch[:middle]]
+        while stack:
+            group = [item for item in stack.pop() if not item[0].future.done()]
+            if not group:
+                continue
+            try:
+                probs = await loop.run_in_executor(self._executor, self.infer, [job.texts[i] for job, i in group])
+            except Exception as exc:
+                if len(group) == 1:
+                    failed.append((group[0], exc))
+                else:
+                    middle = len(group) // 2
+                    stack += [group[middle:], group[:middle]]
+                continue
+            _deliver(group, probs)
+        if not failed:
+            return
+        healthy = True
+        if self.probe is not None:
+            try:
+                await loop.run_in_executor(self._executor, self.probe)
+            except Exception:
+                healthy = False  # the model fails on a known-good text too: a server fault, not the text's
+        for (job, i), cause in failed:
+            if not job.future.done():
+                job.future.set_exception(ItemFailed(i, cause) if healthy else cause)
+
+
+def _expire(job: _Job, timeout: float) -> None:
+    if not job.future.done():
+        job.future.set_exception(DeadlineExceeded(f"no answer within {timeout:g} s"))
+
+
+def _deliver(batch: list[_Item], probs: Any) -> None:
+    if len(probs) != len(batch):
+        raise RuntimeError(f"the model returned {len(probs)} results for {len(batch)} texts")
+    for (job, i), p in zip(batch, probs, strict=True):
+        if job.future.done():
+            continue
+        job.results[i] = float(p)
+        job.remaining -= 1
+        if job.remaining == 0:
+            job.future.set_result(job.results)
+
+
+def _fail(batch: list[_Item], exc: BaseException) -> None:
+    for job, _ in batch:
+        if not job.future.done():
+            job.future.set_exception(exc)

@@ -1,11 +1,15 @@
 """Every exception-to-HTTP-status mapping of the server, in one place.
 
 Error bodies are JSON: ``{"error": "<message>", "type": "<kind>"}`` (the Open
-Inference Protocol's error shape plus a machine-readable kind).
+Inference Protocol's error shape plus a machine-readable kind). Nothing a client
+sends may produce a 500; a 500 (a server fault) is logged as one line, without
+the traceback uvicorn would print.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,7 +17,25 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hsctl.serve.batching import QueueFull
+from hsctl.serve.batching import DeadlineExceeded, ItemFailed, Overloaded
+from hsctl.serve.ratelog import RateLimitedLog
+from hsctl.serve.texts import TextsError
+
+logger = logging.getLogger("hsctl.serve")
+
+# The status of each error type raised by request checks (texts, tensors, binary data).
+STATUS_BY_KIND = {
+    "invalid_json": 400,
+    "invalid_binary": 400,
+    "not_found": 404,
+    "body_too_large": 413,
+    "too_many_texts": 413,
+    "text_too_long": 413,
+    "invalid_request": 422,
+    "invalid_text": 422,
+    "empty_text": 422,
+    "unprocessable_text": 422,
+}
 
 
 class ApiError(Exception):
@@ -27,9 +49,30 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+class RequestError(ApiError):
+    """A client error whose status follows from its kind (:data:`STATUS_BY_KIND`)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(STATUS_BY_KIND[kind], kind, message)
+
+
 def error_response(status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     """The one JSON error shape."""
     return JSONResponse({"error": message, "type": kind}, status_code=status, headers=headers)
+
+
+def overloaded(message: str, retry_after_s: int) -> JSONResponse:
+    """The 503 of a request that is not admitted."""
+    return error_response(503, "overloaded", f"server busy: {message}", {"Retry-After": str(retry_after_s)})
+
+
+async def send_error(send: Any, status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> None:
+    """The same JSON error, sent as raw ASGI messages: what the middleware in front of the app uses (cheaper)."""
+    body = json.dumps({"error": message, "type": kind}, ensure_ascii=False, separators=(",", ":")).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[int, str, str]:
@@ -45,15 +88,31 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str, str]:
 
 
 def install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
-    """Register the handlers; nothing a client sends may produce a 500."""
+    """Register the handlers of every expected exception."""
+    retry = {"Retry-After": str(retry_after_s)}
+    item_failures = RateLimitedLog(logger, level=logging.WARNING)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.kind, exc.message, exc.headers)
 
-    @app.exception_handler(QueueFull)
-    async def queue_full(request: Request, exc: QueueFull) -> JSONResponse:
-        return error_response(503, "overloaded", f"server busy: {exc}", {"Retry-After": str(retry_after_s)})
+    @app.exception_handler(TextsError)  # and TextError, its subclass: one text, named in the message
+    async def bad_texts(request: Request, exc: TextsError) -> JSONResponse:
+        return error_response(STATUS_BY_KIND[exc.kind], exc.kind, exc.message)
+
+    @app.exception_handler(ItemFailed)
+    async def item_failed(request: Request, exc: ItemFailed) -> JSONResponse:
+        cause = f"{type(exc.cause).__name__}: {exc.cause}"
+        item_failures.event("texts failed in the model", f"{request.url.path}: {exc} ({cause[:200]}); answered 422")
+        return error_response(STATUS_BY_KIND["unprocessable_text"], "unprocessable_text", str(exc))
+
+    @app.exception_handler(Overloaded)
+    async def not_admitted(request: Request, exc: Overloaded) -> JSONResponse:
+        return overloaded(str(exc), retry_after_s)
+
+    @app.exception_handler(DeadlineExceeded)
+    async def timed_out(request: Request, exc: DeadlineExceeded) -> JSONResponse:
+        return error_response(503, "timeout", f"server busy: {exc}", retry)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -66,6 +125,37 @@ def install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
         kind = {400: "invalid_json", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, kind, str(exc.detail), getattr(exc, "headers", None))
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        return error_response(500, "internal", f"internal error: {type(exc).__name__}")
+
+class CatchAll:
+    """Innermost middleware: an unexpected exception becomes ``500 internal`` and one error line.
+
+    (Starlette's own catch-all re-raises, so uvicorn would print a traceback per failure.)
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.errors = RateLimitedLog(logger)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: dict[str, Any]) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            name = type(exc).__name__
+            self.errors.event(
+                "internal errors",
+                f"internal error on {scope.get('method')} {scope.get('path')}: {name}: {str(exc)[:200]}",
+            )
+            logger.debug("internal error", exc_info=exc)
+            if not started:
+                await error_response(500, "internal", f"internal error: {name}")(scope, receive, send)

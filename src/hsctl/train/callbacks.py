@@ -121,11 +121,24 @@ class InterruptCallback(TrainerCallback):
 
 
 class WeightedTrainer(Trainer):
-    """A Trainer whose cross-entropy loss weights classes (hate is the minority)."""
+    """A Trainer whose cross-entropy loss weights rows (a ``weight`` column) or classes.
+
+    Row weights carry both the class balance and the category balance of hate rows
+    (see :func:`hsctl.core.shift.balanced_weights`); the loss is their weighted mean.
+    """
 
     def __init__(self, *args: Any, class_weights: list[float] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.class_weights = class_weights
+
+    def _get_eval_sampler(self, eval_dataset: Any) -> Any:
+        """Evaluate in dataset order (the Trainer would group by length): scores stay aligned with the rows.
+
+        hsctl sorts the validation split by length itself, so padding stays small.
+        """
+        from torch.utils.data import SequentialSampler
+
+        return SequentialSampler(eval_dataset) if eval_dataset is not None else None
 
     def compute_loss(
         self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
@@ -133,10 +146,19 @@ class WeightedTrainer(Trainer):
         import torch
 
         labels = inputs.pop("labels")
+        row_weights = inputs.pop("weight", None)
         outputs = model(**inputs)
         logits = outputs.logits
-        weight = (
-            torch.tensor(self.class_weights, dtype=logits.dtype, device=logits.device) if self.class_weights else None
-        )
-        loss = torch.nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), weight=weight)
+        flat = logits.view(-1, logits.shape[-1])
+        if row_weights is not None:
+            w = row_weights.to(device=logits.device, dtype=logits.dtype).view(-1)
+            per_row = torch.nn.functional.cross_entropy(flat, labels.view(-1), reduction="none")
+            loss = (per_row * w).sum() / w.sum().clamp_min(1e-12)
+        else:
+            weight = (
+                torch.tensor(self.class_weights, dtype=logits.dtype, device=logits.device)
+                if self.class_weights
+                else None
+            )
+            loss = torch.nn.functional.cross_entropy(flat, labels.view(-1), weight=weight)
         return (loss, outputs) if return_outputs else loss

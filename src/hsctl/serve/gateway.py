@@ -1,0 +1,218 @@
+"""The outermost ASGI layer: metrics, cheap load shedding, body limits, binary v2 bodies, disconnects.
+
+Per HTTP request, in order:
+
+1. A prediction request (``POST /predict`` or ``POST /v2/models/{name}/infer``)
+   that the batcher would not admit (expected wait over
+   ``serve.max_queue_delay_ms``) is answered ``503 overloaded`` at once, before
+   its body is read or parsed, so that shedding costs little CPU and never
+   starves inference.
+2. The body is buffered; over ``serve.max_body_bytes`` it is ``413``. Every POST
+   body is treated as JSON whatever its Content-Type (``curl -d`` must work);
+   a v2 body with ``Inference-Header-Content-Length`` is split into its JSON
+   part (parsed by FastAPI) and its binary part (kept in the scope).
+3. While a prediction request waits, the connection is watched: when the client
+   disconnects, the request is cancelled, so its texts leave the batch queue
+   before inference. It is counted with status 499 (client closed request).
+4. Requests are counted by route template (never the raw path) and status, and timed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from hsctl.serve.errors import RequestError, send_error
+from hsctl.serve.v2 import BINARY_SCOPE_KEY, HEADER, split_body
+
+if TYPE_CHECKING:
+    from hsctl.serve.app import ServerState
+
+ASGIApp = Callable[
+    [dict[str, Any], Callable[[], Awaitable[dict[str, Any]]], Callable[[dict[str, Any]], Awaitable[None]]],
+    Awaitable[None],
+]
+PREDICT = "/predict"
+INFER = "/v2/models/{model_name}/infer"
+CLIENT_CLOSED = 499
+_HEADER = HEADER.encode()
+
+
+def prediction_endpoint(path: str) -> str | None:
+    """The route template of a prediction path, without routing; None for any other path."""
+    if path == PREDICT:
+        return PREDICT
+    if path.startswith("/v2/models/") and path.endswith("/infer") and path.count("/") == 4:
+        return INFER
+    return None
+
+
+class Gateway:
+    """See the module docstring."""
+
+    def __init__(self, app: ASGIApp, state: ServerState) -> None:
+        self.app = app
+        self.state = state
+        self.max_bytes = state.settings.serve.max_body_bytes
+        self.retry = {"Retry-After": str(state.settings.serve.retry_after_s)}
+        self._counters: dict[tuple[str, int], Any] = {}  # metric children by labels: no lookup per request
+        self._timers: dict[str, Any] = {}
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        endpoint: str | None = None
+        metrics = self.state.metrics
+
+        async def capture(message: MutableMapping[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            if scope["method"] not in ("POST", "PUT", "PATCH"):
+                await self.app(scope, receive, capture)
+                return
+            endpoint = prediction_endpoint(scope["path"])
+            batcher = self.state.batcher
+            if endpoint is not None and batcher is not None:
+                priority = self.state.priority
+                try:
+                    batcher.check_admission()
+                except Exception as exc:  # Overloaded: shed before reading or parsing anything
+                    if priority is not None:
+                        priority.shed()
+                    await send_error(capture, 503, "overloaded", f"server busy: {exc}", self.retry)
+                    return
+                if priority is not None:
+                    priority.calm()
+            body = await self._read_body(scope, receive, capture)
+            if body is None:
+                return
+            headers = scope.get("headers") or []
+            binary_header = next((v for k, v in headers if k == _HEADER), None)
+            if binary_header is not None and endpoint == INFER:
+                try:
+                    body, scope[BINARY_SCOPE_KEY] = split_body(body, binary_header)
+                except RequestError as exc:
+                    await send_error(capture, exc.status, exc.kind, exc.message)
+                    return
+            # In place: the router's "route" key must reach the metrics below.
+            kept = [h for h in headers if h[0] != b"content-type"]
+            scope["headers"] = [*kept, (b"content-type", b"application/json")]
+            if endpoint is None:
+                await self.app(scope, _replay(body, receive), capture)
+            elif await _run_watching_disconnect(self.app, scope, body, receive, capture):
+                status = CLIENT_CLOSED
+        finally:
+            route = scope.get("route")
+            label = getattr(route, "path", None) or endpoint or "unmatched"
+            counter = self._counters.get((label, status))
+            if counter is None:
+                counter = self._counters[(label, status)] = metrics.requests.labels(label, str(status))
+            timer = self._timers.get(label)
+            if timer is None:
+                timer = self._timers[label] = metrics.duration.labels(label)
+            counter.inc()
+            timer.observe(time.perf_counter() - started)
+
+    async def _read_body(self, scope: dict[str, Any], receive: Any, send: Any) -> bytes | None:
+        """The whole body, or None when the client left or the body was too large (413 sent)."""
+        too_large = f"request body over {self.max_bytes} bytes"
+        length = next((v for k, v in scope.get("headers") or [] if k == b"content-length"), None)
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await send_error(send, 413, "body_too_large", too_large)
+            return None
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        if not message.get("more_body", False):  # the usual case: the whole body in one message
+            body: bytes = message.get("body", b"")
+            if len(body) > self.max_bytes:
+                await send_error(send, 413, "body_too_large", too_large)
+                return None
+            return body
+        buffer = bytearray(message.get("body", b""))
+        while True:
+            if len(buffer) > self.max_bytes:
+                await send_error(send, 413, "body_too_large", too_large)
+                return None
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            buffer.extend(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        if len(buffer) > self.max_bytes:
+            await send_error(send, 413, "body_too_large", too_large)
+            return None
+        return bytes(buffer)
+
+
+def _replay(body: bytes, receive: Any) -> Callable[[], Awaitable[dict[str, Any]]]:
+    replayed = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # type: ignore[no-any-return]
+
+    return replay
+
+
+async def _run_watching_disconnect(app: ASGIApp, scope: dict[str, Any], body: bytes, receive: Any, send: Any) -> bool:
+    """Run the app; cancel it if the client disconnects before the response is complete. True if it did."""
+    current = asyncio.current_task()
+    finished = False
+    gone = False
+    left: asyncio.Future[None] | None = None
+
+    async def watch() -> None:
+        nonlocal gone
+        message = await receive()  # after the whole body, an ASGI server answers this only at disconnect
+        if message["type"] != "http.disconnect":
+            return  # a server that does not follow that: no disconnect detection (and no busy loop)
+        if left is not None and not left.done():
+            left.set_result(None)
+        if not finished and current is not None:
+            gone = True
+            current.cancel()
+
+    replayed = False
+
+    async def replay() -> dict[str, Any]:  # the watcher owns the real receive; the app only learns of the end
+        nonlocal replayed, left
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        if left is None:
+            left = asyncio.get_running_loop().create_future()
+        await left
+        return {"type": "http.disconnect"}
+
+    async def tracking_send(message: dict[str, Any]) -> None:
+        nonlocal finished
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            finished = True  # complete: a disconnect from now on must not cancel the request's last steps
+        await send(message)
+
+    watcher = asyncio.get_running_loop().create_task(watch())
+    try:
+        await app(scope, replay, tracking_send)
+    except asyncio.CancelledError:
+        if not gone or current is None:
+            raise
+        current.uncancel()
+        return True
+    finally:
+        finished = True
+        watcher.cancel()
+    return False
