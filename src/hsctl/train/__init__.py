@@ -121,7 +121,6 @@ class Prepared:
     tokenized: dict[str, Any]
     frozen_layers: int
     learning_rate: float
-    row_weights: bool
 
 
 def _categories(split: Any) -> list[Any] | None:
@@ -168,12 +167,11 @@ def prepare(cfg: TrainSettings, dataset: Any, *, hub_timeout_s: float) -> Prepar
     y = np.asarray(dataset["train"]["label"])
     power = {"balanced": 0.0, "sqrt": 0.5, "none": 1.0}[cfg.category_weighting]
     prior = 0.5 if cfg.class_weights else float(y.mean())
-    row_weights = cfg.class_weights or power < 1.0
-    if row_weights:
+    if cfg.class_weights or power < 1.0:
         weights = balanced_weights(y, _categories(dataset["train"]), prior, power=power)
         tokenized["train"] = tokenized["train"].add_column("weight", weights.astype(np.float32).tolist())
     learning_rate = cfg.learning_rate or (SCRATCH_LR if scratch else PRETRAINED_LR)
-    return Prepared(labels, validation, ref, model, tokenizer, tokenized, frozen, learning_rate, row_weights)
+    return Prepared(labels, validation, ref, model, tokenizer, tokenized, frozen, learning_rate)
 
 
 def training_arguments(
@@ -341,19 +339,11 @@ def train(settings: Settings, *, resume: bool = False, progress: TrainProgress |
         plan,
         prepared.labels,
         y_val.tolist(),
-        _decisions(validation.predictions, decision),
+        (decision.probabilities(validation.predictions) >= decision.threshold).astype(int).tolist(),
         _flat(decision.validation_metrics | {f"shift_{k}": v for k, v in decision.shift.items()}),
         result.model_dir,
     )
     return result
-
-
-def _decisions(logits: Any, decision: Any) -> list[int]:
-    from hsctl.train.decide import apply_calibration, deploy_probs
-
-    probs = deploy_probs(apply_calibration(logits, decision.calibration), decision.validation_prior,
-                         decision.target_prior)  # fmt: skip
-    return [int(p >= decision.threshold) for p in probs]
 
 
 def _plan_run(cfg: TrainSettings, runs_dir: Path, resume: bool) -> tuple[TrainSettings, str, Path | None]:

@@ -1,4 +1,4 @@
-"""Trainer callbacks: progress forwarding, clean Ctrl-C, and the class-weighted Trainer."""
+"""Trainer callbacks: progress forwarding, clean Ctrl-C, and the row-weighted Trainer."""
 
 from __future__ import annotations
 
@@ -121,15 +121,12 @@ class InterruptCallback(TrainerCallback):
 
 
 class WeightedTrainer(Trainer):
-    """A Trainer whose cross-entropy loss weights rows (a ``weight`` column) or classes.
+    """A Trainer whose cross-entropy loss is the weighted mean over a ``weight`` column, when there is one.
 
     Row weights carry both the class balance and the category balance of hate rows
-    (see :func:`hsctl.core.shift.balanced_weights`); the loss is their weighted mean.
+    (see :func:`hsctl.core.shift.balanced_weights`); rows without weights (validation)
+    get the plain mean.
     """
-
-    def __init__(self, *args: Any, class_weights: list[float] | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.class_weights = class_weights
 
     def _get_eval_sampler(self, eval_dataset: Any) -> Any:
         """Evaluate in dataset order (the Trainer would group by length): scores stay aligned with the rows.
@@ -155,10 +152,5 @@ class WeightedTrainer(Trainer):
             per_row = torch.nn.functional.cross_entropy(flat, labels.view(-1), reduction="none")
             loss = (per_row * w).sum() / w.sum().clamp_min(1e-12)
         else:
-            weight = (
-                torch.tensor(self.class_weights, dtype=logits.dtype, device=logits.device)
-                if self.class_weights
-                else None
-            )
-            loss = torch.nn.functional.cross_entropy(flat, labels.view(-1), weight=weight)
+            loss = torch.nn.functional.cross_entropy(flat, labels.view(-1))
         return (loss, outputs) if return_outputs else loss

@@ -51,6 +51,10 @@ class Decision:
     validation_metrics: dict[str, Any]
     shift: dict[str, Any]
 
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """P(hate) of raw (uncalibrated) logits as the deployed model reports it."""
+        return deploy_probs(apply_calibration(logits, self.calibration), self.validation_prior, self.target_prior)
+
 
 SCALE_BOUNDS = (0.05, 5.0)
 BIAS_BOUNDS = (-8.0, 8.0)

@@ -75,7 +75,7 @@ def estimate_shift(
     from datasets import Dataset, DatasetDict
 
     from hsctl.train import _categories, build_trainer, load_processed, prepare, training_arguments
-    from hsctl.train.decide import apply_calibration, decide, deploy_probs
+    from hsctl.train.decide import decide
 
     cfg = settings.train
     dataset = load_processed(settings.paths.processed_dir)
@@ -108,8 +108,7 @@ def estimate_shift(
             rows = Dataset.from_dict({**tokenized, "label": [1] * len(held)})
             trainer.compute_metrics = None  # one-class rows: nothing to score but the recall below
             logits = trainer.predict(rows).predictions
-        probs = deploy_probs(apply_calibration(logits, decision.calibration), decision.validation_prior,
-                             decision.target_prior)  # fmt: skip
+        probs = decision.probabilities(logits)
         per_category[category] = {
             "recall": float((probs >= decision.threshold).mean()) if len(probs) else None,
             "support": len(held),
