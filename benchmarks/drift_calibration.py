@@ -42,7 +42,7 @@ class Features:
         from hsctl.drift.stats import load_tokenizer, text_descriptors
         from hsctl.inference import load_predictor
         from hsctl.models import read_model_info
-        from hsctl.preprocess.normalize import normalize_text
+        from hsctl.core.text import normalize_text
 
         self.info = read_model_info(model)
         unique = sorted(set(tweets))

@@ -28,7 +28,7 @@ def write_log(model: Path, logs: Path, rows: int, seed: int = 0) -> None:
     import pandas as pd
 
     from hsctl.inference import load_predictor
-    from hsctl.preprocess.normalize import normalize_text
+    from hsctl.core.text import normalize_text
     from hsctl.serve.predlog import text_field
 
     tweets = [t for t in pd.read_csv(require_shared(), keep_default_na=False)["tweet"] if t.strip()]

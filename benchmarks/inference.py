@@ -25,7 +25,7 @@ from _common import require_shared
 def tweets(n: int) -> list[str]:
     import pandas as pd
 
-    from hsctl.preprocess.normalize import normalize_text
+    from hsctl.core.text import normalize_text
 
     frame = pd.read_csv(require_shared(), keep_default_na=False)
     texts = [normalize_text(t) for t in frame["tweet"] if t.strip()]

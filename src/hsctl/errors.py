@@ -47,10 +47,18 @@ class DataError(HsctlError):
     exit_code = ExitCode.DATA_INVALID
 
 
-class HubUnreachableError(HsctlError):
-    """The Hugging Face hub (or another remote) cannot be reached."""
+class NetworkError(HsctlError):
+    """Something over the network cannot be reached: the hub, a server under test, a load-test worker."""
 
     exit_code = ExitCode.NETWORK
+
+
+class HubUnreachableError(NetworkError):
+    """The Hugging Face hub (or another remote data or model source) cannot be reached."""
+
+
+class ServerUnreachableError(NetworkError):
+    """The server under test (or a load-test worker) cannot be reached or never becomes ready."""
 
 
 class GateFailedError(HsctlError):

@@ -25,6 +25,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from hsctl.core.layout import Layout
 from hsctl.errors import ConfigError
 
 ENV_PREFIX = "HSCTL_"
@@ -53,24 +54,29 @@ class PathsSettings(_Group):
     )
 
     @property
+    def layout(self) -> Layout:
+        """Every folder and file name under ``artifacts`` (see :mod:`hsctl.core.layout`)."""
+        return Layout(self.artifacts)
+
+    @property
     def raw_dir(self) -> Path:
         """Raw dataset written by ``fetch``."""
-        return self.artifacts / "data" / "raw"
+        return self.layout.raw_dir
 
     @property
     def processed_dir(self) -> Path:
         """Cleaned, split ``DatasetDict`` written by ``preprocess``."""
-        return self.artifacts / "data" / "processed"
+        return self.layout.processed_dir
 
     @property
     def models_dir(self) -> Path:
         """Trained model folders, one per run."""
-        return self.artifacts / "models"
+        return self.layout.models_dir
 
     @property
     def reports_dir(self) -> Path:
         """Evaluation, drift and load-test reports."""
-        return self.artifacts / "reports"
+        return self.layout.reports_dir
 
     def derived(self) -> dict[str, Path]:
         """The derived paths, for ``config show``."""
@@ -284,6 +290,33 @@ class InferenceSettings(_Group):
     )
 
 
+class PredictSettings(_Group):
+    """``hsctl predict``: which model, backend and engine score a file, and in what chunks."""
+
+    model: str | None = Field(None, description="Model folder or run name to score with; unset: the latest model.")
+    backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "torch", description="Inference backend; the ray and spark engines need onnx or onnx-int8 (torch-free)."
+    )
+    engine: Literal["local", "ray", "spark"] = Field(
+        "local", description="Where to score: this process (streaming), a Ray cluster, or a Spark cluster."
+    )
+    chunk_rows: int = Field(
+        10_000, ge=1, description="Rows read, scored and written per chunk (local) or per batch (ray, spark)."
+    )
+    resume: bool = Field(
+        True, description="Continue an interrupted local run from its last written chunk when input and model match."
+    )
+    workers: int | None = Field(
+        None, ge=1, description="Ray actors or Spark partitions that score in parallel; unset: every CPU of the engine."
+    )
+    ray_address: str | None = Field(
+        None, description="Ray cluster to join ('auto' or ray://host:10001); unset starts Ray on this machine."
+    )
+    spark_master: str | None = Field(
+        None, description="Spark master URL (e.g. spark://host:7077); unset: the session's own, else local[*]."
+    )
+
+
 class ExportSettings(_Group):
     """ONNX export and quantisation."""
 
@@ -319,7 +352,10 @@ class ServeSettings(_Group):
     )
     max_batch_size: int = Field(64, ge=1, description="Most texts coalesced from concurrent requests into one batch.")
     model_batch_size: int = Field(
-        16, ge=1, description="Texts per model call within a micro-batch (sorted by length: less padding)."
+        8,
+        ge=1,
+        description="Texts per model call within a micro-batch (sorted by length: less padding); 8 was fastest "
+        "for int8 on 2 AVX2 cores (benchmarks/serve.py).",
     )
     max_wait_ms: float = Field(
         2.0, ge=0, description="Longest wait to fill a micro-batch once other requests are waiting, in milliseconds."
@@ -471,6 +507,151 @@ class TrackingSettings(_Group):
     entity: str | None = Field(None, description="wandb entity (user or team).")
 
 
+SWEEP_FIXED = ("model", "run_name", "seed", "threads", "keep_checkpoints", "logging_steps")
+
+
+class SweepParam(_Group):
+    """One searched train setting: a float or int range (optionally log-scaled or stepped) or a list of choices."""
+
+    type: Literal["float", "int", "categorical"] = Field(
+        description="'float' and 'int' sample from low..high, 'categorical' from choices."
+    )
+    low: float | None = Field(None, description="Smallest value (float and int).")
+    high: float | None = Field(None, description="Largest value, included (float and int).")
+    log: bool = Field(False, description="Sample on a log scale (low must be > 0); for learning rates.")
+    step: float | None = Field(None, gt=0, description="Spacing of the sampled values, from low; unset: continuous.")
+    choices: list[bool | int | float | str] | None = Field(
+        None, min_length=1, description="The values to choose from (categorical)."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SweepParam:
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("a categorical parameter needs choices")
+            return self
+        if self.low is None or self.high is None or self.low >= self.high:
+            raise ValueError(f"a {self.type} parameter needs low < high")
+        if self.log and (self.low <= 0 or self.step is not None):
+            raise ValueError("log scale needs low > 0 and no step")
+        if self.type == "int" and (self.low != int(self.low) or self.high != int(self.high)):
+            raise ValueError("an int parameter needs whole low and high")
+        return self
+
+
+def _default_space() -> dict[str, SweepParam]:
+    """The default recipe's knobs around its defaults (all-mpnet-base-v2, 1 epoch)."""
+    return {
+        "learning_rate": SweepParam(type="float", low=1e-5, high=1e-4, log=True),
+        "epochs": SweepParam(type="int", low=1, high=3),
+        "batch_size": SweepParam(type="categorical", choices=[16, 32]),
+        "weight_decay": SweepParam(type="float", low=0.0, high=0.1),
+        "warmup_ratio": SweepParam(type="float", low=0.0, high=0.2),
+        "freeze_layers": SweepParam(type="int", low=0, high=9, step=3),
+        "class_weights": SweepParam(type="categorical", choices=[True, False]),
+        "category_weighting": SweepParam(type="categorical", choices=["none", "sqrt", "balanced"]),
+    }
+
+
+class SweepSettings(_Group):
+    """Hyperparameter search (``hsctl sweep``) on Optuna: study, objective, budget and search space."""
+
+    storage: str | None = Field(
+        None,
+        description="Optuna storage URL shared by every process of a study: sqlite:///file.db, "
+        "postgresql://user@host/db, mysql+pymysql://user@host/db; unset: sqlite:///<artifacts>/sweeps/optuna.db.",
+    )
+    study: str = Field(
+        "hsctl",
+        min_length=1,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="Study name; its trials' model folders go to <artifacts>/sweeps/<study>/.",
+    )
+    objective: Literal["shift", "macro_f1", "functional"] = Field(
+        "shift",
+        description="What a trial scores: 'shift' the shift-aware score (category-balanced macro-F1 at the "
+        "target prior), 'macro_f1' the plain validation macro-F1, 'functional' the behavioural suite's pass rate "
+        "(no pruning: it has no per-epoch value).",
+    )
+    direction: Literal["maximize", "minimize"] = Field("maximize", description="Whether the objective is maximised.")
+    trials: int | None = Field(
+        20,
+        ge=1,
+        description="Trials the study should have finished (complete, pruned or failed; all processes together); "
+        "unset: no limit (stop with timeout or Ctrl-C).",
+    )
+    timeout_s: float | None = Field(
+        None, gt=0, description="Stop starting trials after this long (seconds, or e.g. 90m, 2h); unset: no limit."
+    )
+    n_jobs: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Trials run at once in this process (threads); above 1 only on CPU, with tracking off, and with "
+        "at least 2 cores per job; trials then share the cores and are not bit-reproducible.",
+    )
+    seeds_per_trial: int = Field(
+        1,
+        ge=1,
+        le=10,
+        description="Training runs per trial with seeds train.seed, +1, ...; the trial scores their mean.",
+    )
+    sampler_seed: int | None = Field(
+        None,
+        description="Seed of the TPE sampler, for a reproducible single-process study; leave unset when several "
+        "processes share a study (the same seed makes them propose the same parameters).",
+    )
+    startup_trials: int = Field(5, ge=0, description="Random trials before TPE starts modelling the search space.")
+    pruner: Literal["median", "halving", "none"] = Field(
+        "median",
+        description="Stop unpromising trials after an epoch: 'median' (below the median of earlier trials at the "
+        "same epoch), 'halving' (successive halving), 'none'.",
+    )
+    pruner_startup_trials: int = Field(3, ge=0, description="Finished trials before the median pruner prunes anything.")
+    pruner_warmup_epochs: int = Field(0, ge=0, description="Epochs every trial trains before it can be pruned.")
+    heartbeat_s: int = Field(
+        60,
+        ge=1,
+        description="Seconds between a running trial's heartbeats in the storage; a trial silent for three "
+        "heartbeats (a crashed process or machine) is marked failed.",
+    )
+    max_failures: int = Field(
+        3, ge=1, description="Failed trials in a row after which this process stops the sweep (exit 1)."
+    )
+    keep_models: bool = Field(
+        False,
+        description="Keep every trial's model weights; off keeps only hsctl.json and the model card of each trial "
+        "(train the winner with 'hsctl train --params-from-sweep').",
+    )
+    space: dict[str, SweepParam] = Field(
+        default_factory=_default_space,
+        description="Search space: train setting name -> {type, low, high, log, step, choices}; a [sweep.space] "
+        "table in hsctl.toml replaces the default space as a whole.",
+    )
+
+    @field_validator("timeout_s", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        from hsctl.core.units import parse_duration
+
+        return parse_duration(value)
+
+    @field_validator("space")
+    @classmethod
+    def _train_settings_only(cls, value: dict[str, SweepParam]) -> dict[str, SweepParam]:
+        unknown = sorted(set(value) - set(TrainSettings.model_fields))
+        if unknown:
+            raise ValueError(f"not train settings: {', '.join(unknown)}")
+        fixed = sorted(set(value) & set(SWEEP_FIXED))
+        if fixed:
+            raise ValueError(f"cannot be searched: {', '.join(fixed)}")
+        if not value:
+            raise ValueError("the search space is empty")
+        return value
+
+
 class Settings(BaseSettings):
     """Every hsctl setting, in nested groups; see ``hsctl config show``."""
 
@@ -486,11 +667,13 @@ class Settings(BaseSettings):
     train: TrainSettings = Field(default_factory=TrainSettings, description="Fine-tuning.")
     evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings, description="Evaluation.")
     inference: InferenceSettings = Field(default_factory=InferenceSettings, description="Batch inference.")
+    predict: PredictSettings = Field(default_factory=PredictSettings, description="Batch scoring (predict).")
     export: ExportSettings = Field(default_factory=ExportSettings, description="ONNX export and quantisation.")
     serve: ServeSettings = Field(default_factory=ServeSettings, description="Prediction server.")
     drift: DriftSettings = Field(default_factory=DriftSettings, description="Drift detection.")
     loadtest: LoadtestSettings = Field(default_factory=LoadtestSettings, description="Load testing.")
     tracking: TrackingSettings = Field(default_factory=TrackingSettings, description="Experiment tracking.")
+    sweep: SweepSettings = Field(default_factory=SweepSettings, description="Hyperparameter search.")
 
     @classmethod
     def settings_customise_sources(
@@ -643,6 +826,8 @@ def settings_table(loaded: LoadedSettings) -> list[tuple[str, Any, str]]:
                     value = "**********"
                 elif isinstance(value, Path):
                     value = str(value)
+                elif isinstance(value, dict) and any(isinstance(v, BaseModel) for v in value.values()):
+                    value = {k: v.model_dump(exclude_none=True) for k, v in value.items()}  # sweep.space
                 rows.append((key, value, loaded.source_of(key)))
 
     walk(loaded.settings, "")

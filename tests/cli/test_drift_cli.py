@@ -8,6 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from hsctl.cli.main import app
+from hsctl.core.layout import Layout
 from tests.unit.test_drift import artifacts_with_data, shifted_csv, unshifted_texts, write_serve_log
 
 runner = CliRunner()
@@ -25,7 +26,7 @@ def test_no_drift_exits_0_with_a_table(trained_model: Path, tmp_path: Path):
     assert out.exit_code == 0, out.stderr
     assert "embedding_classifier" in out.stdout and "no drift (8 tests" in out.stdout
     assert "label skipped: the prediction log holds predicted labels only" in out.stdout
-    assert "wrote" in out.stdout and (artifacts / "reports" / "drift" / "drift.html").is_file()
+    assert "wrote" in out.stdout and (Layout(artifacts).latest_report("drift") / "drift.html").is_file()
     assert "warning: 1 log line(s) that are not JSON objects skipped" in out.stderr
 
 

@@ -47,7 +47,10 @@ def test_predict_cli_file(trained_model: Path, isolated: Path):
 
 def test_predict_json_needs_a_file(trained_model: Path):
     out = invoke("predict", "-", "--model", str(trained_model), "--json")
-    assert out.exit_code == 2 and "--output FILE" in out.stderr
+    # Under --json the error is one JSON object on stdout (issue 14), with the usage exit code.
+    assert out.exit_code == 2
+    error = json.loads(out.stdout)
+    assert error["exit_code"] == 2 and "--output FILE" in error["error"]
 
 
 def test_missing_model_and_data_exit_4(isolated: Path):

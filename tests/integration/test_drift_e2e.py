@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from hsctl.core.layout import Layout
 from tests.integration.test_serve_process import Server
 from tests.unit.test_drift import artifacts_with_data, unshifted_texts
 
@@ -47,4 +48,4 @@ def test_drift_reads_the_log_that_serve_wrote(trained_model: Path, tmp_path: Pat
     assert report["current"]["kind"] == "log" and report["current"]["rows"] == len(texts)
     assert report["current"]["log"]["model_versions"] == {report["model"]["version"]: len(texts)}
     assert report["encoder"]["kind"] == "base" and report["encoder"]["name"].endswith("all-MiniLM-L6-v2")
-    assert (artifacts / "reports" / "drift" / "drift.html").is_file()
+    assert (Layout(artifacts).latest_report("drift") / "drift.html").is_file()

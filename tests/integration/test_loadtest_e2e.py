@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from hsctl.core.layout import Layout
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
@@ -31,19 +33,32 @@ def test_spawn_server_reports_client_and_server_figures(quantized_model: Path, t
     client, server = report["client"], report["server"]
     assert report["target"]["spawned_server"] and report["target"]["url"].startswith("http://127.0.0.1:")
     assert client["requests"] > 10 and client["failures"] == 0 and report["slo"]["passed"]
-    # The server counted the same measured window (give or take the requests in flight at its edges).
-    assert server["requests"] == pytest.approx(client["requests"], abs=2 * 4 + 2)
+    # The server counted the same measured window, give or take the requests in flight at its edges and
+    # those answered while the /metrics scrapes at the edges waited their turn (more on a busy machine).
+    assert server["requests"] == pytest.approx(client["requests"], abs=max(2 * 4 + 2, 0.03 * client["requests"]))
     assert server["errors"] == 0 and server["requests_by_status"].keys() == {"200"}
     assert server["batch_size_mean"] >= 1 and server["latency_ms"]["p50"] > 0
     assert server["model"]["backend"] == "onnx-int8"
     assert report["server_exit_code"] == 0  # stopped gracefully with SIGTERM
-    assert (artifacts / "reports" / "loadtest" / "loadtest.png").is_file()
+    assert (Layout(artifacts).latest_report("loadtest") / "loadtest.png").is_file()
     assert not (artifacts / "predictions").exists()  # synthetic load stays out of the prediction log
 
 
-def test_spawn_server_that_never_gets_ready_exits_5(tmp_path: Path):
+def test_spawn_server_with_a_missing_model_exits_4_before_starting(tmp_path: Path):
     out = hsctl("loadtest", "--spawn-server", "--model", str(tmp_path / "nope"), "--duration", "1s")
-    assert out.returncode == 5
+    assert out.returncode == 4
     lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1
-    assert "hsctl serve exited with code 4 before it was ready" in lines[0] and "model folder not found" in lines[0]
+    assert lines[-1].startswith("error: model folder not found") and "Traceback" not in out.stderr
+
+
+def test_spawn_server_that_never_gets_ready_exits_5(tmp_path: Path, quantized_model: Path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(quantized_model, broken)
+    (broken / "onnx" / "model.int8.onnx").write_bytes(b"not an onnx file")
+    out = hsctl("loadtest", "--spawn-server", "--onnx", "--model", str(broken), "--duration", "1s")
+    assert out.returncode == 5, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert "Traceback" not in out.stderr
+    assert "hsctl serve exited with code 1 before it was ready" in lines[-1]

@@ -25,7 +25,7 @@ def test_demo_pipeline_runs_then_skips(isolated: Path):
     assert stages["evaluate"]["summary"]["n"] > 0
     assert stages["quantize"]["summary"]["int8_kept"] is True  # the demo keeps int8 whatever the F1 drop
     for path in ("data/raw/fetch.json", "data/processed/stats.json", "models/pipeline/hsctl.json",
-                 "reports/eval/eval.json", "models/pipeline/onnx/model.int8.onnx", "pipeline/train.json"):  # fmt: skip
+                 "reports/eval/LATEST", "models/pipeline/onnx/model.int8.onnx", "pipeline/train.json"):  # fmt: skip
         assert (isolated / "artifacts" / path).is_file(), path
 
     again = runner.invoke(app, ["pipeline", "--demo", "--json"])

@@ -29,6 +29,9 @@ COMMANDS = (
     "loadtest",
     "config",
     "config show",
+    "env",
+    "sweep",
+    "sweep show",
 )
 
 

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hsctl.preprocess.normalize import MENTION_RE, URL_RE, normalize_text
+from hsctl.core.text import MENTION_RE, URL_RE, normalize_text
 from hsctl.settings import NormalizeSettings
 
 

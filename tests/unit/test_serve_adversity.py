@@ -432,14 +432,14 @@ def test_openapi_document_is_accurate(quantized_model: Path, tmp_path: Path):
         assert "HTTPValidationError" not in json.dumps(schema)
         assert "securitySchemes" not in schema.get("components", {})  # no key set: nothing to declare
         predict = paths["/predict"]["post"]["responses"]
-        assert set(predict) == {"200", "400", "413", "422", "500", "503"}
+        assert set(predict) == {"200", "400", "413", "415", "422", "500", "503"}
         ok = predict["200"]["content"]["application/json"]["schema"]
         assert {ref["$ref"].rsplit("/", 1)[1] for ref in ok["anyOf"]} == {"Prediction", "Predictions"}
         for status in ("400", "413", "422", "500", "503"):
             assert predict[status]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
         assert "Retry-After" in predict["503"]["headers"]
         infer = paths["/v2/models/{model_name}/infer"]["post"]
-        assert set(infer["responses"]) == {"200", "400", "404", "413", "422", "500", "503"}
+        assert set(infer["responses"]) == {"200", "400", "404", "413", "415", "422", "500", "503"}
         assert set(infer["requestBody"]["content"]) == {"application/json", "application/octet-stream"}
         assert infer["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/InferResponse")
         assert "application/octet-stream" in infer["responses"]["200"]["content"]
@@ -516,5 +516,63 @@ def test_onnx_threads_sleep_when_idle_unless_asked_to_spin(quantized_model: Path
             else:
                 assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
             assert (await c.post("/predict", json={"text": "still scores"})).status_code == 200
+
+    run(main)
+
+
+def test_compressed_bodies_are_inflated_within_the_body_limit(quantized_model: Path, tmp_path: Path):
+    import gzip
+    import zlib
+
+    payload = json.dumps({"texts": ["a normal text", "another one"]}).encode()
+
+    async def main() -> None:
+        async with client(quantized_model, tmp_path, max_body_bytes=4096) as (c, _app):
+            plain = await c.post("/predict", content=payload)
+            for encoding, body in (("gzip", gzip.compress(payload)), ("deflate", zlib.compress(payload))):
+                r = await c.post("/predict", content=body, headers={"Content-Encoding": encoding})
+                assert r.status_code == 200, r.text
+                assert r.json()["predictions"] == plain.json()["predictions"]
+            infer = {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": ["hello"]}]}
+            r = await c.post(
+                "/v2/models/hsctl/infer",
+                content=gzip.compress(json.dumps(infer).encode()),
+                headers={"Content-Encoding": "gzip"},
+            )
+            assert r.status_code == 200, r.text
+            # A 40-byte bomb that inflates to 1 MB is refused without inflating it all.
+            bomb = gzip.compress(b" " * 1_000_000)
+            assert len(bomb) < 4096
+            r = await c.post("/predict", content=bomb, headers={"Content-Encoding": "gzip"})
+            assert r.status_code == 413 and r.json()["type"] == "body_too_large"
+            r = await c.post("/predict", content=b"not gzip at all", headers={"Content-Encoding": "gzip"})
+            assert r.status_code == 400 and r.json()["type"] == "invalid_encoding"
+            r = await c.post("/predict", content=gzip.compress(payload)[:-12], headers={"Content-Encoding": "gzip"})
+            assert r.status_code == 400 and r.json()["type"] == "invalid_encoding"
+            r = await c.post("/predict", content=payload, headers={"Content-Encoding": "br"})
+            assert r.status_code == 415 and r.json()["type"] == "unsupported_encoding"
+
+    run(main)
+
+
+def test_versioned_v2_routes_answer_for_the_served_version_only(quantized_model: Path, tmp_path: Path):
+    async def main() -> None:
+        async with client(quantized_model, tmp_path) as (c, _app):
+            meta = (await c.get("/v2/models/hsctl")).json()
+            version = meta["versions"][0]
+            assert (await c.get(f"/v2/models/hsctl/versions/{version}")).json() == meta
+            assert (await c.get(f"/v2/models/hsctl/versions/{version}/ready")).json()["ready"] is True
+            body = {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [2], "data": ["hi there", "you idiot"]}]}
+            versioned = await c.post(f"/v2/models/hsctl/versions/{version}/infer", json=body)
+            plain = await c.post("/v2/models/hsctl/infer", json=body)
+            assert versioned.status_code == 200, versioned.text
+            assert versioned.json()["outputs"] == plain.json()["outputs"]
+            assert versioned.json()["model_version"] == version
+            for path in ("/v2/models/hsctl/versions/nope/infer", "/v2/models/other/versions/x/infer"):
+                r = await c.post(path, json=body)
+                assert r.status_code == 404 and r.json()["type"] == "not_found"
+            assert (await c.get("/v2/models/hsctl/versions/nope")).status_code == 404
+            metrics = (await c.get("/metrics")).text
+            assert 'endpoint="/v2/models/{model_name}/versions/{model_version}/infer"' in metrics
 
     run(main)

@@ -36,7 +36,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from hsctl.preprocess.normalize import normalize_text
+from hsctl.core.text import normalize_text
 from hsctl.serve.app import create_app
 from hsctl.settings import NormalizeSettings, load_settings
 
@@ -71,6 +71,9 @@ OPERATIONS = [
     ("POST", "/v2/models/{model_name}/infer"),
     ("GET", "/v2/models/{model_name}"),
     ("GET", "/v2/models/{model_name}/ready"),
+    ("POST", "/v2/models/{model_name}/versions/{model_version}/infer"),
+    ("GET", "/v2/models/{model_name}/versions/{model_version}"),
+    ("GET", "/v2/models/{model_name}/versions/{model_version}/ready"),
     ("GET", "/v2"),
     ("GET", "/v2/health/live"),
     ("GET", "/v2/health/ready"),

@@ -324,6 +324,7 @@ def test_evaluate_suite_writes_reports_and_gates(tmp_path: Path, monkeypatch: py
         info=fake_info,
         model_version="fake@1",
         target_prior=None,
+        normalize=str.strip,
     )
     monkeypatch.setattr("hsctl.inference.predictor_for", lambda *a, **k: predictor)
     settings = load_settings(

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from hsctl.settings import TrackingSettings
-from hsctl.train.tracking import plan_tracking, wandb_reachable
+from hsctl.train.tracking import TrackingPlan, plan_tracking, tracking_notes, wandb_reachable, wandb_root
 
 
 def test_auto_needs_an_api_key(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
     assert plan_tracking(TrackingSettings()).backend == "none"
     assert plan_tracking(TrackingSettings(backend="wandb-offline")).backend == "wandb-offline"
     assert not plan_tracking(TrackingSettings(backend="none")).enabled
@@ -40,8 +41,26 @@ def test_reachable_probe(monkeypatch: pytest.MonkeyPatch):
         server.close()
 
 
-@pytest.mark.slow
-def test_offline_run_logs_metrics(trained_model: Path, tmp_path: Path):
+def test_wandb_mode_disabled_wins_over_the_settings(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    for backend in ("wandb", "wandb-offline", "auto"):
+        plan = plan_tracking(TrackingSettings(backend=backend))
+        assert not plan.enabled and plan.disabled_by_env, backend
+        assert tracking_notes(plan) == [plan.reason] and "WANDB_MODE=disabled" in plan.reason
+    monkeypatch.delenv("WANDB_API_KEY")
+    quiet = plan_tracking(TrackingSettings(backend="auto"))  # the default without a key: nothing to say
+    assert not quiet.enabled and tracking_notes(quiet) == []
+
+
+def test_wandb_writes_into_the_tracking_folder_itself(tmp_path: Path):
+    assert wandb_root(tmp_path / "artifacts" / "wandb") == tmp_path / "artifacts"
+    run_dir = tmp_path / "a b" / "wandb" / "offline-run-1"
+    notes = tracking_notes(TrackingPlan("wandb-offline", "as configured", run_dir=run_dir))
+    assert notes == [f'wandb offline run in "{run_dir}"; upload it with: wandb sync "{run_dir}"']
+
+
+def _train_scratch(trained_model: Path, tmp_path: Path, backend: str):
     import shutil
 
     from hsctl.settings import load_settings
@@ -50,17 +69,30 @@ def test_offline_run_logs_metrics(trained_model: Path, tmp_path: Path):
     artifacts = tmp_path / "artifacts"
     shutil.copytree(trained_model.parents[1] / "data", artifacts / "data")
     settings = load_settings(
-        {
-            "paths.artifacts": str(artifacts),
-            "train.model": "scratch",
-            "train.epochs": 1,
-            "tracking.backend": "wandb-offline",
-        }
+        {"paths.artifacts": str(artifacts), "train.model": "scratch", "train.epochs": 1, "tracking.backend": backend}
     ).settings
-    result = train(settings)
+    return train(settings), artifacts
+
+
+@pytest.mark.slow
+def test_disabled_run_starts_no_wandb(trained_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    result, artifacts = _train_scratch(trained_model, tmp_path, "wandb-offline")
+    assert result.tracking == "none" and result.tracking_run_dir is None
+    assert result.notes == ["tracking wandb-offline is off: WANDB_MODE=disabled"]
+    assert not (artifacts / "wandb").exists()
+
+
+@pytest.mark.slow
+def test_offline_run_logs_metrics(trained_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    result, artifacts = _train_scratch(trained_model, tmp_path, "wandb-offline")
     assert result.tracking == "wandb-offline" and result.warnings == []
-    runs = list((artifacts / "wandb" / "wandb").glob("offline-run-*"))
+    assert not (artifacts / "wandb" / "wandb").exists()  # not doubled
+    runs = list((artifacts / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
     assert any(p.suffix == ".wandb" and p.stat().st_size > 0 for p in runs[0].iterdir())
+    assert result.tracking_run_dir == str(runs[0])
+    assert result.notes == [f"wandb offline run in {runs[0]}; upload it with: wandb sync {runs[0]}"]
     card = json.loads((result.model_dir / "hsctl.json").read_text())
     assert card["settings"]["tracking"]["backend"] == "wandb-offline"

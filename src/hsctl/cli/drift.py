@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -18,9 +18,13 @@ from hsctl.cli._common import (
     load,
     out_console,
     quiet_ml_logs,
+    reporter,
 )
 from hsctl.cli.evaluate import ModelOpt
 from hsctl.cli.fetch import CategoryColOpt, LabelColOpt, LabelMapOpt, TextColOpt, column_overrides
+
+if TYPE_CHECKING:
+    from hsctl.drift.types import DriftReport
 
 
 @handle_errors
@@ -76,7 +80,12 @@ def drift_cli(
     ] = None,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Report folder (default: <artifacts>/reports/drift).", show_default=False),
+        typer.Option(
+            "--output",
+            "-o",
+            help="Report folder (default: new folder under <artifacts>/reports/drift).",
+            show_default=False,
+        ),
     ] = None,
     alpha: Annotated[
         float | None,
@@ -100,8 +109,6 @@ def drift_cli(
     drift.html. Exit codes: 0 no drift, 3 drift detected, 4 nothing usable
     (or too few rows for every test).
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from hsctl.drift import drift
     from hsctl.errors import DataError, GateFailedError
 
@@ -116,24 +123,7 @@ def drift_cli(
     ).settings
     quiet_ml_logs()
     console = err_console()
-    progress = Progress(
-        TextColumn("[bold]{task.description}[/]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    )
-    tasks: dict[str, Any] = {}
-
-    def on_progress(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            if not tasks:
-                progress.start()
-            tasks[stage] = progress.add_task(stage, total=total)
-        progress.update(tasks[stage], completed=done)
-
-    try:
+    with reporter() as progress:
         result = drift(
             settings,
             reference=reference,
@@ -145,11 +135,8 @@ def drift_cli(
             backend=backend,
             output_dir=output,
             report_path=report,
-            progress=on_progress,
+            progress=progress,
         )
-    finally:
-        if tasks:
-            progress.stop()
     data = result.report
     for warning in data["warnings"]:
         console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
@@ -170,7 +157,7 @@ def _fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def _print_summary(data: dict[str, Any], result: Any) -> None:
+def _print_summary(data: DriftReport, result: Any) -> None:
     verdict = data["verdict"]
     colour = {"drift": "red", "no drift": "green"}.get(verdict["status"], "yellow")
     table = Table(

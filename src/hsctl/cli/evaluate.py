@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from hsctl.cli._common import ArtifactsOpt, JsonOpt, emit_json, err_console, handle_errors, load, out_console
 from hsctl.cli.fetch import CategoryColOpt, LabelColOpt, LabelMapOpt, TextColOpt, column_overrides
+from hsctl.evaluate.types import METRIC_KEYS, metric
 
 if TYPE_CHECKING:
     from hsctl.evaluate.suite import SuiteRun
@@ -70,7 +72,7 @@ def evaluate_cli(
         typer.Option(
             "--output",
             "-o",
-            help="Report folder (default: <artifacts>/reports/eval, or <artifacts>/reports/suite with --suite).",
+            help="Report folder (default: new folder under <artifacts>/reports/eval; reports/suite with --suite).",
             show_default=False,
         ),
     ] = None,
@@ -118,6 +120,8 @@ def evaluate_cli(
             fail_under=floors,
             output_dir=output,
         )
+    for warning in result.report.get("warnings", []):
+        err_console().print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     if json_out:
         emit_json(result.to_dict())
     else:
@@ -126,8 +130,8 @@ def evaluate_cli(
         table.add_column("metric", style="cyan")
         table.add_column(f"threshold {report['threshold']:.3f}", justify="right")
         table.add_column("at 0.5", justify="right")
-        for key in ("accuracy", "macro_f1", "weighted_f1", "roc_auc", "pr_auc"):
-            table.add_row(key, f"{report[key]:.4f}", f"{report['at_0.5'][key]:.4f}")
+        for key in METRIC_KEYS:
+            table.add_row(key, _metric(metric(report, key)), _metric(metric(report, key, at_half=True)))
         table.add_row("ece", f"{report['ece']:.4f}", "")
         console = out_console()
         console.print(table)
@@ -153,11 +157,8 @@ def _run_suite(
     floors: dict[str, float] | None,
     output: Path | None,
 ) -> SuiteRun:
-    """The suite run, with the training normalisation applied to the suite texts."""
-    from functools import partial
-
+    """The suite run (texts normalised as the model's training data was)."""
     from hsctl.evaluate.suite import evaluate_suite
-    from hsctl.preprocess.normalize import normalize_text
 
     with err_console().status(f"running the {suite} suite ..."):
         return evaluate_suite(
@@ -168,7 +169,6 @@ def _run_suite(
             target_prior=target_prior,
             fail_under=floors,
             output_dir=output,
-            normalize=partial(normalize_text, cfg=settings.data.normalize),
         )
 
 
@@ -225,3 +225,8 @@ def _print_suite(run: SuiteRun) -> None:
         f"hate cases {_rate(report['hate_pass_rate'])}, non-hate cases {_rate(report['non_hate_pass_rate'])}"
     )
     console.print(f"wrote [bold]{run.output_dir}[/]")
+
+
+def _metric(value: Any) -> str:
+    """Four decimals, or ``n/a`` for a metric that is undefined on the data (null in the report)."""
+    return f"{value:.4f}" if isinstance(value, int | float) else "n/a"

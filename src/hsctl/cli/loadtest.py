@@ -14,10 +14,10 @@ from hsctl.cli._common import (
     JsonOpt,
     emit_json,
     err_console,
-    global_options,
     handle_errors,
     load,
     out_console,
+    reporter,
 )
 from hsctl.cli.evaluate import ModelOpt
 from hsctl.cli.fetch import TextColOpt
@@ -93,7 +93,7 @@ def loadtest_cli(
     model: ModelOpt = None,
     onnx: Annotated[bool, typer.Option("--onnx", help="With --spawn-server: serve ONNX (int8 if present).")] = False,
     output: Annotated[
-        Path | None, _opt("--output", "Report folder (default: <artifacts>/reports/loadtest).", "-o")
+        Path | None, _opt("--output", "Report folder (default: new folder under <artifacts>/reports/loadtest).", "-o")
     ] = None,
     artifacts: ArtifactsOpt = None,
     json_out: JsonOpt = False,
@@ -133,21 +133,19 @@ def loadtest_cli(
         "loadtest.slo": slo,
     }
     settings = load(ctx, overrides).settings
-    opts = global_options(ctx)
-    global_args: list[str] = []
-    if opts.config_file is not None:
-        global_args += ["--config", str(opts.config_file)]
-    if opts.env_file is not None:
-        global_args += ["--env-file", str(opts.env_file)]
     cfg = settings.loadtest
+    if not spawn_server:  # a bad URL is the only line printed, before any progress
+        from hsctl.loadtest.server import check_url
+
+        check_url(cfg.url)
     what = "hsctl serve" if spawn_server else cfg.url
     # SIGTERM (a CI timeout) unwinds like Ctrl-C, so the generator and a spawned server are stopped too.
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        with err_console().status(f"load testing {what} for {cfg.warmup_s:g}s warm-up + {cfg.duration_s:g}s ..."):
-            result = run_loadtest(
-                settings, spawn_server=spawn_server, model=model, onnx=onnx, output_dir=output, global_args=global_args
-            )
+        progress = reporter("s")
+        progress.log(f"load testing {what} for {cfg.warmup_s:g}s warm-up + {cfg.duration_s:g}s ...")
+        with progress.ticking("loadtest", cfg.warmup_s + cfg.duration_s):
+            result = run_loadtest(settings, spawn_server=spawn_server, model=model, onnx=onnx, output_dir=output)
     finally:
         signal.signal(signal.SIGTERM, previous)
     report = result.report

@@ -14,6 +14,7 @@ import typer
 from hsctl.__about__ import __version__
 from hsctl.cli import config as config_cmd
 from hsctl.cli import drift as drift_cmd
+from hsctl.cli import env as env_cmd
 from hsctl.cli import evaluate as evaluate_cmd
 from hsctl.cli import fetch as fetch_cmd
 from hsctl.cli import loadtest as loadtest_cmd
@@ -22,11 +23,14 @@ from hsctl.cli import predict as predict_cmd
 from hsctl.cli import preprocess as preprocess_cmd
 from hsctl.cli import quantize as quantize_cmd
 from hsctl.cli import serve as serve_cmd
+from hsctl.cli import sweep as sweep_cmd
 from hsctl.cli import train as train_cmd
-from hsctl.cli._common import GlobalOptions
+from hsctl.cli._common import GlobalOptions, set_output
+from hsctl.cli._help import HsctlGroup
 
 app = typer.Typer(
     name="hsctl",
+    cls=HsctlGroup,
     help="From raw tweets to a monitored, load-tested hate-speech classifier.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -56,6 +60,19 @@ def main(
         ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", envvar="HSCTL_DEBUG", help="Show tracebacks on errors.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only errors on stderr: no progress, logs or warnings.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Debug logging on stderr, library logs included.")
+    ] = False,
+    progress: Annotated[
+        bool,
+        typer.Option(
+            "--progress/--no-progress",
+            help="Progress: a bar on a terminal, a line every few seconds otherwise.",
+        ),
+    ] = True,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
@@ -65,7 +82,17 @@ def main(
     Exit codes: 0 ok, 1 failure, 2 usage or invalid settings, 3 gate failed or
     drift detected, 4 invalid data, 5 network or hub unreachable, 130 interrupted.
     """
-    ctx.obj = GlobalOptions(config_file=config, env_file=env_file, debug=debug)
+    if quiet and verbose:
+        raise typer.BadParameter("choose one of --quiet and --verbose", param_hint="'-q' / '-v'")
+    ctx.obj = GlobalOptions(
+        config_file=config,
+        env_file=env_file,
+        debug=debug,
+        quiet=quiet,
+        verbose=verbose,
+        progress=progress and not quiet,
+    )
+    set_output(ctx.obj)
 
 
 app.command("fetch", no_args_is_help=False)(fetch_cmd.fetch_cli)
@@ -78,7 +105,9 @@ app.command("serve")(serve_cmd.serve_cli)
 app.command("loadtest")(loadtest_cmd.loadtest_cli)
 app.command("drift")(drift_cmd.drift_cli)
 app.command("pipeline")(pipeline_cmd.pipeline_cli)
+app.add_typer(sweep_cmd.app, name="sweep")
 app.add_typer(config_cmd.app, name="config")
+app.command("env")(env_cmd.env_cli)
 
 
 def run() -> None:

@@ -17,6 +17,7 @@ from hsctl.cli._common import (
     out_console,
     quiet_ml_logs,
 )
+from hsctl.core.display import human
 
 STAGE_HELP = "fetch, preprocess, train, evaluate or quantize"
 
@@ -27,7 +28,7 @@ def _summary_text(summary: dict[str, Any]) -> str:
     for key in keys:
         if key in summary and summary[key] is not None:
             value = summary[key]
-            parts.append(f"{key}={value:.4f}" if isinstance(value, float) else f"{key}={value}")
+            parts.append(f"{key.replace('_', ' ')}: {human(value)}")
     return ", ".join(parts)
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from hsctl.cli._common import ArtifactsOpt, JsonOpt, emit_json, err_console, handle_errors, load
-from hsctl.cli.evaluate import BackendOpt, ModelOpt, TargetPriorOpt
+from hsctl.cli._common import ArtifactsOpt, JsonOpt, emit_json, err_console, handle_errors, load, reporter
+from hsctl.cli.evaluate import TargetPriorOpt
 from hsctl.cli.fetch import TextColOpt
 
 
@@ -24,8 +24,40 @@ def predict_cli(
             show_default=False,
         ),
     ] = None,
-    model: ModelOpt = None,
-    backend: BackendOpt = "torch",
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="Model folder or run name (setting predict.model).", show_default=False),
+    ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option("--backend", help="torch, onnx or onnx-int8 (setting predict.backend).", show_default=False),
+    ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            help="local (streaming), ray or spark; ray and spark write a Parquet folder (setting predict.engine).",
+            show_default=False,
+        ),
+    ] = None,
+    chunk_rows: Annotated[
+        int | None,
+        typer.Option(
+            "--chunk-rows", help="Rows per chunk or engine batch (setting predict.chunk_rows).", show_default=False
+        ),
+    ] = None,
+    resume: Annotated[
+        bool | None,
+        typer.Option(
+            "--resume/--no-resume",
+            help="Continue an interrupted run from its last written chunk (setting predict.resume).",
+            show_default=False,
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="Ray actors or Spark partitions (setting predict.workers).", show_default=False),
+    ] = None,
     target_prior: TargetPriorOpt = None,
     batch_size: Annotated[
         int | None,
@@ -35,48 +67,47 @@ def predict_cli(
     artifacts: ArtifactsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Score texts: writes the input columns plus hate_probability and label.
+    """Score texts: writes the input columns plus hate_probability, label and error.
 
-    Rows without text are kept with an error column and reported, never skipped silently.
+    Rows without text are kept with an error and reported, never skipped silently. The local
+    engine streams in chunks and resumes an interrupted run; --engine ray or spark scores on a
+    cluster (extras hsctl[ray], hsctl[spark]).
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from hsctl.predict import STDIO, predict_file
+    from hsctl.predict import STDIO, ProgressEvent, predict_file
 
     settings = load(
         ctx,
-        {"paths.artifacts": artifacts, "data.text_column": text_column, "inference.batch_size": batch_size},
+        {
+            "paths.artifacts": artifacts,
+            "data.text_column": text_column,
+            "inference.batch_size": batch_size,
+            "predict.model": model,
+            "predict.backend": backend,
+            "predict.engine": engine,
+            "predict.chunk_rows": chunk_rows,
+            "predict.resume": resume,
+            "predict.workers": workers,
+        },
     ).settings
     if json_out and (output == STDIO or (output is None and source == STDIO)):
         from hsctl.errors import ConfigError
 
         raise ConfigError("--json prints a summary on stdout: give --output FILE for the predictions")
     console = err_console()
-    progress = Progress(
-        TextColumn("[bold]predict[/]"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console
-    )
-    task: list[Any] = []
+    with reporter("rows") as progress:
 
-    def on_start(total: int) -> None:
-        progress.start()
-        task.append(progress.add_task("predict", total=total))
+        def on_progress(event: ProgressEvent) -> None:
+            # the input's size in rows is unknown until read: estimate it from the share of bytes read
+            fraction = event.fraction or 0.0
+            progress("predict", event.rows, max(event.rows, round(event.rows / fraction)) if fraction > 0 else None)
 
-    def on_batch(n: int) -> None:
-        progress.advance(task[0], n)
-
-    try:
         result = predict_file(
             settings,
             source,
             output=output,
-            model=model,
-            backend=backend,
             target_prior=target_prior,
-            on_start=on_start,
-            on_batch=on_batch,
+            on_progress=on_progress,
         )
-    finally:
-        progress.stop()
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     if json_out:

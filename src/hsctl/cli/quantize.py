@@ -81,7 +81,8 @@ def quantize_cli(
         for name, size in report["file_size_bytes"].items():
             table.add_row(f"size {name}", f"{size / 1e6:.1f} MB")
         cpu = report["cpu"]
-        table.add_row("cpu", f"{cpu['cpu']} avx2={cpu['avx2']} avx512={cpu['avx512']} vnni={cpu['vnni']}")
+        features = ", ".join(name for name in ("avx2", "avx512", "vnni") if cpu.get(name)) or "no AVX2"
+        table.add_row("cpu", f"{cpu['cpu']} ({features})")
         console.print(table)
         if report["latency"]:
             lat = Table(title="samples/s (ms per batch)")

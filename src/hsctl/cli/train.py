@@ -6,6 +6,7 @@ import os
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from hsctl.cli._common import (
@@ -17,62 +18,65 @@ from hsctl.cli._common import (
     load,
     out_console,
     quiet_ml_logs,
+    reporter,
 )
 
 
-class RichTrainProgress:
-    """A rich progress bar on stderr with loss and throughput."""
+class TrainReporter:
+    """Forwards the trainer's events (``TrainProgress``) to the CLI reporter: a bar, or a line every few seconds."""
 
     def __init__(self) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self.progress = Progress(
-            TextColumn("[bold]train[/]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("epoch {task.fields[epoch]:.2f}"),
-            TextColumn("loss {task.fields[loss]}"),
-            TextColumn("{task.fields[rate]} samples/s"),
-            TimeRemainingColumn(),
-            console=err_console(),
-            transient=False,
-        )
-        self.task: Any = None
+        self.reporter = reporter("steps")
+        self.total = 0
         self.started = 0.0
         self.start_step = 0
         self.samples_per_step = 1
+        self.loss: float | None = None
 
     def on_start(self, total_steps: int, start_step: int, samples_per_step: int) -> None:
         import time
 
         self.started, self.start_step, self.samples_per_step = time.perf_counter(), start_step, samples_per_step
-        self.progress.start()
-        self.task = self.progress.add_task(
-            "train", total=total_steps, completed=start_step, epoch=0.0, loss="-", rate="-"
-        )
+        self.total = total_steps
+        self.reporter("train", start_step, total_steps)
 
     def on_step(self, step: int, epoch: float) -> None:
         import time
 
         elapsed = time.perf_counter() - self.started
         rate = (step - self.start_step) * self.samples_per_step / elapsed if elapsed > 0 else 0.0
-        self.progress.update(self.task, completed=step, epoch=epoch, rate=f"{rate:.1f}")
+        details: dict[str, float | str] = {"epoch": f"{epoch:.2f}", "samples/s": f"{rate:.1f}"}
+        if self.loss is not None:
+            details["loss"] = f"{self.loss:.4f}"
+        self.reporter("train", step, self.total, **details)
 
     def on_log(self, logs: dict[str, float]) -> None:
         if "loss" in logs:
-            self.progress.update(self.task, loss=f"{logs['loss']:.4f}")
+            self.loss = float(logs["loss"])
 
     def on_evaluate(self, metrics: dict[str, float]) -> None:
         f1, auc = metrics.get("eval_macro_f1"), metrics.get("eval_roc_auc")
         epoch = metrics.get("epoch", 0.0)
         if f1 is not None:
-            self.progress.console.print(
-                f"epoch {epoch:.0f}: validation macro-F1 {f1:.4f}, ROC-AUC {auc:.4f}, "
+            auc_text = "n/a" if auc is None else f"{auc:.4f}"
+            self.reporter.log(
+                f"epoch {epoch:.0f}: validation macro-F1 {f1:.4f}, ROC-AUC {auc_text}, "
                 f"{metrics.get('eval_samples_per_second', 0):.0f} samples/s"
             )
 
     def on_end(self) -> None:
-        self.progress.stop()
+        self.reporter.close()
+
+
+ParamsFromSweepOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--params-from-sweep",
+        help="Start from the best parameters of this sweep study (hsctl sweep; its storage: setting sweep.storage); "
+        "flags given here still win.",
+        show_default=False,
+    ),
+]
 
 
 @handle_errors
@@ -159,6 +163,7 @@ def train_cli(
         str | None,
         typer.Option("--loco-categories", help="Comma-separated categories for --estimate-shift (default: all)."),
     ] = None,
+    params_from_sweep: ParamsFromSweepOpt = None,
     artifacts: ArtifactsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -170,7 +175,7 @@ def train_cli(
     """
     from hsctl.train import train
 
-    settings = load(
+    loaded = load(
         ctx,
         {
             "paths.artifacts": artifacts,
@@ -193,29 +198,28 @@ def train_cli(
             "train.selection_metric": selection_metric,
             "tracking.backend": tracking,
         },
-    ).settings
-    if resume:
-        _refuse_overrides_on_resume(
-            {
-                "--model": model, "--epochs": epochs, "--batch-size": batch_size, "--learning-rate": learning_rate,
-                "--max-length": max_length, "--seed": seed, "--class-weights": class_weights, "--patience": patience,
-                "--full-determinism": full_determinism, "--threshold-mode": threshold_mode,
-                "--target-recall": target_recall, "--target-prior": target_prior,
-                "--category-weighting": category_weighting, "--freeze-layers": freeze_layers,
-                "--selection-metric": selection_metric,
-            }
-        )  # fmt: skip
+    )
+    _refuse_overrides_on_resume(resume, {
+        "--model": model, "--epochs": epochs, "--batch-size": batch_size, "--learning-rate": learning_rate,
+        "--max-length": max_length, "--seed": seed, "--class-weights": class_weights, "--patience": patience,
+        "--full-determinism": full_determinism, "--threshold-mode": threshold_mode,
+        "--target-recall": target_recall, "--target-prior": target_prior,
+        "--category-weighting": category_weighting, "--freeze-layers": freeze_layers,
+        "--selection-metric": selection_metric, "--params-from-sweep": params_from_sweep,
+    })  # fmt: skip
+    settings = _with_sweep_params(ctx, loaded, params_from_sweep)
     if estimate_shift:
         _estimate_shift(settings, loco_categories, json_out)
         return
     rank = int(os.environ.get("RANK", "0"))
     quiet_ml_logs()
-    progress = RichTrainProgress() if rank == 0 else None
-    result = train(settings, resume=resume, progress=progress)
+    result = train(settings, resume=resume, progress=TrainReporter() if rank == 0 else None)
     if rank != 0:
         return
     for warning in result.warnings:
         err_console().print(f"[yellow]warning:[/] {warning}", highlight=False)
+    for note in result.notes:  # the wandb offline run and its sync command, or WANDB_MODE=disabled
+        err_console().print(f"[cyan]info:[/] {escape(note)}", highlight=False)
     if json_out:
         emit_json(result.to_dict())
         return
@@ -226,8 +230,27 @@ def train_cli(
     console.print(f"wrote [bold]{result.model_dir}[/] (model card: README.md)")
 
 
-def _refuse_overrides_on_resume(given: dict[str, Any]) -> None:
+def _with_sweep_params(ctx: typer.Context, loaded: Any, study: str | None) -> Any:
+    """Settings with a sweep study's best parameters as a layer under the command-line flags."""
+    from hsctl.pipeline.sweep import best_params
+
+    if not study:
+        return loaded.settings
+    flags = {key for key, source in loaded.sources.items() if source == "cli"}
+    kept: dict[str, Any] = {}
+    for key in flags:
+        value: Any = loaded.settings
+        for part in key.split("."):
+            value = getattr(value, part)
+        kept[key] = value
+    params = {key: value for key, value in best_params(loaded.settings, study).items() if key not in flags}
+    return load(ctx, kept | params).settings
+
+
+def _refuse_overrides_on_resume(resume: bool, given: dict[str, Any]) -> None:
     """A resumed run keeps its own settings: recipe flags next to --resume are a usage error."""
+    if not resume:
+        return
     clash = [flag for flag, value in given.items() if value is not None]
     if clash:
         from hsctl.errors import ConfigError

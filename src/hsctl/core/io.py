@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -93,9 +94,31 @@ def to_jsonable(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def finite(value: Any) -> Any:
+    """A copy of ``value`` where NaN and infinities are ``None``, the one JSON value for "undefined".
+
+    ``json.dumps`` would write ``NaN``, which strict parsers (``jq``, JavaScript, Go) reject;
+    numpy scalars and the other types of :func:`to_jsonable` are converted on the way.
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(item) for item in value]
+    if getattr(value, "ndim", 0) > 0 and callable(getattr(value, "tolist", None)):  # numpy arrays
+        return finite(value.tolist())
+    return finite(to_jsonable(value))
+
+
 def dumps(data: Any, *, indent: int | None = 2) -> str:
-    """JSON text of a result, with the conversions of :func:`to_jsonable`."""
-    return json.dumps(data, indent=indent, default=to_jsonable, ensure_ascii=False)
+    """Strict JSON text of a result: the conversions of :func:`to_jsonable`, NaN and infinities as ``null``.
+
+    Every JSON file hsctl writes and every ``--json`` output goes through here.
+    """
+    return json.dumps(finite(data), indent=indent, allow_nan=False, ensure_ascii=False)
 
 
 def write_json(path: Path, data: Any) -> None:

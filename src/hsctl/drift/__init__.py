@@ -18,11 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from hsctl.core.io import atomic_dir, atomic_write_text, utc_now, write_json
+from hsctl.core.progress import ProgressFn, counter
+from hsctl.drift.types import DriftReport, SideInfo
 from hsctl.errors import ConfigError, DataError
-from hsctl.models import read_model_info, resolve_model_dir
+from hsctl.models import ModelInfo, read_model_info, resolve_model_dir
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,14 +42,13 @@ HASHED_REASON = "the log holds sha256 hashes of the texts only (serve.log_text =
 NO_TEXT_REASON = "the log holds no texts (serve.log_text = 'none'); this test needs texts"
 
 # (stage, completed, total): told while texts are embedded or scored.
-ProgressFn = Callable[[str, int, int], None]
 
 
 @dataclass
 class DriftResult:
     """The drift report (the content of ``drift.json``) and where it was written."""
 
-    report: dict[str, Any]
+    report: DriftReport
     output_dir: Path
     html_paths: list[Path] = field(default_factory=list)
 
@@ -81,14 +82,9 @@ def _is_split_name(name: str) -> bool:
 
 
 def _load_split(settings: Settings, split: str) -> pd.DataFrame:
-    import datasets
+    from hsctl.core.processed import load_processed
 
-    processed = settings.paths.processed_dir
-    if not (processed / "dataset_dict.json").is_file():
-        raise DataError(f"no preprocessed data at {processed}: run 'hsctl preprocess' or pass --reference FILE")
-    dataset = datasets.load_from_disk(str(processed))
-    if split not in dataset:
-        raise DataError(f"no split {split!r} in {processed} (have: {', '.join(dataset)})")
+    dataset = load_processed(settings.paths.processed_dir, (split,), hint="or pass --reference FILE")
     frame: pd.DataFrame = dataset[split].to_pandas()
     return frame
 
@@ -98,8 +94,8 @@ def _tidy(frame: pd.DataFrame, settings: Settings, n_labels: int, info: dict[str
     import numpy as np
     import pandas as pd
 
+    from hsctl.core.text import normalize_text
     from hsctl.fetch.sources import LABEL, TEXT
-    from hsctl.preprocess.normalize import normalize_text
     from hsctl.preprocess.validate import as_label_id
 
     out = pd.DataFrame(index=frame.index)
@@ -222,7 +218,7 @@ def _cached(
     if not settings.drift.cache:
         return compute(), False
     digest = hashlib.sha256(json.dumps([kind, *identity, texts], ensure_ascii=False).encode("utf-8")).hexdigest()
-    path = settings.paths.artifacts / "cache" / "drift" / f"{kind}-{digest[:32]}.npy"
+    path = settings.paths.layout.drift_cache_dir / f"{kind}-{digest[:32]}.npy"
     if path.is_file():
         try:
             value = np.load(path, allow_pickle=False)
@@ -239,20 +235,6 @@ def _cached(
     except OSError:
         pass
     return value, False
-
-
-def _counter(progress: ProgressFn | None, stage: str, total: int) -> Callable[[int], None] | None:
-    if progress is None:
-        return None
-    progress(stage, 0, total)
-    done = 0
-
-    def on_batch(n: int) -> None:
-        nonlocal done
-        done += n
-        progress(stage, done, total)
-
-    return on_batch
 
 
 def _texts(data: Data) -> list[str]:
@@ -294,13 +276,9 @@ def drift(
     progress: ProgressFn | None = None,
 ) -> DriftResult:
     """Compare current data with the reference and write ``drift.json`` and ``drift.html``."""
-    import numpy as np
-
-    from hsctl.drift.embed import TextEncoder, resolve_encoder
     from hsctl.drift.log import parse_when
     from hsctl.drift.report import make_plots, render_html
-    from hsctl.drift.stats import Side, apply_bonferroni, load_tokenizer, run_tests, subsample, text_descriptors
-    from hsctl.inference import predictor_for
+    from hsctl.drift.stats import Side, apply_bonferroni, load_tokenizer, run_tests, text_descriptors
 
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -314,12 +292,119 @@ def drift(
 
     model_dir = resolve_model_dir(settings.paths.models_dir, model)
     info = read_model_info(model_dir)
+    ref, cur, pred_ref, warnings = _load_sides(
+        settings, reference, current, info, since=since_t, until=until_t, last=last
+    )
+    timings["load"] = time.perf_counter() - started
+
+    ref_texts, cur_texts = _texts(ref), _texts(cur)
+    if cur_texts and len(cur_texts) < len(cur.frame):
+        warnings.append(
+            f"{len(cur.frame) - len(cur_texts)} of {len(cur.frame)} current rows have no text (hashed or not logged): "
+            f"text tests use the {len(cur_texts)} rows with text"
+        )
+
+    # Text descriptors (the model's tokenizer decides which words are unknown).
+    mark = time.perf_counter()
+    tokenizer = load_tokenizer(model_dir)
+    ref_side = Side(reasons={})
+    cur_side = Side(reasons={})
+    for side_obj, texts, data in ((ref_side, ref_texts, ref), (cur_side, cur_texts, cur)):
+        if texts:
+            side_obj.descriptors = text_descriptors(texts, tokenizer, settings.data.normalize)
+        else:
+            side_obj.reasons["descriptors"] = side_obj.reasons["embeddings"] = _text_reason(data)
+    timings["descriptors"] = time.perf_counter() - mark
+
+    # Embeddings of a seeded sample of each side.
+    mark = time.perf_counter()
+    encoder_info = _embed(settings, model_dir, info.version, (ref_side, ref_texts), (cur_side, cur_texts), progress)
+    timings["embeddings"] = time.perf_counter() - mark
+
+    # Predictions: the model's scores on the (prediction) reference; the log's or the model's on current.
+    mark = time.perf_counter()
+    scoring = _score_sides(
+        settings, model_dir, info, backend, (ref_side, pred_ref), (cur_side, cur, cur_texts), progress
+    )
+    timings["predictions"] = time.perf_counter() - mark
+
+    # Labels (the log's 'label' is the model's prediction, not the truth).
+    ref_side.labels = _labels(ref)
+    cur_side.labels = _labels(cur) if cur.kind != "log" else None
+    if ref_side.labels is None:
+        ref_side.reasons["labels"] = f"{ref.name} has no labels"
+    if cur_side.labels is None:
+        cur_side.reasons["labels"] = (
+            "the prediction log holds predicted labels only, no true labels"
+            if cur.kind == "log"
+            else f"{cur.name} has no labels"
+        )
+
+    mark = time.perf_counter()
+    tests = run_tests(ref_side, cur_side, cfg, threshold=info.threshold, labels=info.labels)
+    verdict = apply_bonferroni(tests, cfg.alpha)
+    timings["tests"] = time.perf_counter() - mark
+    for test in tests:
+        if test.skipped and test.reason and test.reason.startswith("too few"):
+            warnings.append(f"{test.name} skipped: {test.reason}")
+
+    report: DriftReport = {
+        "verdict": verdict,
+        "tests": [t.to_dict() for t in tests],
+        "reference": {
+            **_side_info(ref),
+            "prediction_source": pred_ref.name,
+            "prediction_rows": scoring.reference_rows,
+            "prediction_cached": scoring.reference_cached,
+        },
+        "current": {**_side_info(cur), "prediction_source": scoring.current_source},
+        "model": {
+            "path": str(model_dir),
+            "version": info.version,
+            "backend": scoring.backend,
+            "threshold": info.threshold,
+            "labels": info.labels,
+        },
+        "encoder": encoder_info,
+        "settings": cfg.model_dump(),
+        "warnings": warnings,
+        "created_at": utc_now(),
+    }
+    layout = settings.paths.layout
+    out = output_dir or layout.new_report_dir("drift")  # history: one folder per run
+    mark = time.perf_counter()
+    with atomic_dir(out) as tmp:
+        plots = make_plots(tests)
+        timings["report"] = time.perf_counter() - mark
+        report["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
+        report["elapsed_s"] = round(time.perf_counter() - started, 3)
+        html = render_html(report, plots)
+        write_json(tmp / REPORT, report)
+        (tmp / HTML).write_text(html, encoding="utf-8")
+    html_paths = [out / HTML]
+    if report_path is not None:
+        atomic_write_text(Path(report_path), html)
+        html_paths.append(Path(report_path))
+    if output_dir is None:
+        layout.point_latest("drift", out)
+    return DriftResult(report=report, output_dir=out, html_paths=html_paths)
+
+
+def _load_sides(
+    settings: Settings,
+    reference: str | None,
+    current: str | None,
+    info: ModelInfo,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    last: int | None,
+) -> tuple[Data, Data, Data, list[str]]:
+    """Reference, current and prediction-reference data, with the warnings their contents call for."""
     n_labels = len(info.labels)
     warnings: list[str] = []
-
-    # Load both sides.
     ref = load_data(settings, reference or DEFAULT_REFERENCE_SPLIT, n_labels)
-    cur = load_current(settings, current, n_labels, since=since_t, until=until_t, last=last)
+    cur = load_current(settings, current, n_labels, since=since, until=until, last=last)
     pred_ref = ref
     if ref.name == f"split:{DEFAULT_REFERENCE_SPLIT}":
         try:
@@ -347,30 +432,24 @@ def drift(
                 f"the log holds predictions of other model versions than {info.version}: {shown}; "
                 "prediction drift then compares different models (pick one with --model)"
             )
-    timings["load"] = time.perf_counter() - started
+    return ref, cur, pred_ref, warnings
 
-    ref_texts, cur_texts = _texts(ref), _texts(cur)
-    if cur_texts and len(cur_texts) < len(cur.frame):
-        warnings.append(
-            f"{len(cur.frame) - len(cur_texts)} of {len(cur.frame)} current rows have no text (hashed or not logged): "
-            f"text tests use the {len(cur_texts)} rows with text"
-        )
 
-    # Text descriptors (the model's tokenizer decides which words are unknown).
-    mark = time.perf_counter()
-    tokenizer = load_tokenizer(model_dir)
-    ref_side = Side(reasons={})
-    cur_side = Side(reasons={})
-    for side_obj, texts, data in ((ref_side, ref_texts, ref), (cur_side, cur_texts, cur)):
-        if texts:
-            side_obj.descriptors = text_descriptors(texts, tokenizer, settings.data.normalize)
-        else:
-            side_obj.reasons["descriptors"] = side_obj.reasons["embeddings"] = _text_reason(data)
-    timings["descriptors"] = time.perf_counter() - mark
+def _embed(
+    settings: Settings,
+    model_dir: Path,
+    version: str,
+    reference: tuple[Any, list[str]],
+    current: tuple[Any, list[str]],
+    progress: ProgressFn | None,
+) -> dict[str, Any]:
+    """Embed a seeded sample of each side's texts (the reference's cached); returns the encoder's description."""
+    from hsctl.drift.embed import TextEncoder, resolve_encoder
+    from hsctl.drift.stats import subsample
 
-    # Embeddings of a seeded sample of each side.
-    mark = time.perf_counter()
-    encoder_ref = resolve_encoder(cfg.encoder, model_dir, info.version)
+    cfg = settings.drift
+    (ref_side, ref_texts), (cur_side, cur_texts) = reference, current
+    encoder_ref = resolve_encoder(cfg.encoder, model_dir, version)
     encoder_info: dict[str, Any] = {**encoder_ref.describe(), "max_rows_per_side": cfg.max_embed_rows}
     if ref_texts and cur_texts:
         ref_sample = [ref_texts[i] for i in subsample(len(ref_texts), cfg.max_embed_rows, cfg.seed)]
@@ -392,17 +471,41 @@ def drift(
             identity,
             ref_sample,
             lambda: get_encoder().encode(
-                ref_sample, on_batch=_counter(progress, "embedding reference", len(ref_sample))
+                ref_sample, on_batch=counter(progress, "embedding reference", len(ref_sample))
             ),
         )
         cur_side.embeddings = get_encoder().encode(
-            cur_sample, on_batch=_counter(progress, "embedding current", len(cur_sample))
+            cur_sample, on_batch=counter(progress, "embedding current", len(cur_sample))
         )
         encoder_info.update(reference_rows=len(ref_sample), current_rows=len(cur_sample), reference_cached=cached)
-    timings["embeddings"] = time.perf_counter() - mark
+    return encoder_info
 
-    # Predictions: the model's scores on the (prediction) reference; the log's or the model's on current.
-    mark = time.perf_counter()
+
+@dataclass(frozen=True)
+class _Scoring:
+    """Where each side's probabilities came from."""
+
+    backend: str
+    reference_rows: int
+    reference_cached: bool
+    current_source: str
+
+
+def _score_sides(
+    settings: Settings,
+    model_dir: Path,
+    info: ModelInfo,
+    backend: str,
+    reference: tuple[Any, Data],
+    current: tuple[Any, Data, list[str]],
+    progress: ProgressFn | None,
+) -> _Scoring:
+    """The model's scores on the prediction reference; the log's (or the file's, or the model's) on current."""
+    import numpy as np
+
+    from hsctl.inference import predictor_for
+
+    (ref_side, pred_ref), (cur_side, cur, cur_texts) = reference, current
     chosen = choose_backend(model_dir, backend, cur.kind == "log", settings.serve.backend)
     predictor = None
 
@@ -420,7 +523,7 @@ def drift(
             ["predict", info.version, chosen, str(info.target_prior)],
             pred_texts,
             lambda: get_predictor().predict_proba(
-                pred_texts, on_batch=_counter(progress, "scoring reference", len(pred_texts))
+                pred_texts, on_batch=counter(progress, "scoring reference", len(pred_texts))
             ),
         )
     else:
@@ -435,78 +538,22 @@ def drift(
     elif cur_texts:
         scored = [t for t in cur_texts if t]
         cur_side.probabilities = get_predictor().predict_proba(
-            scored, on_batch=_counter(progress, "scoring current", len(scored))
+            scored, on_batch=counter(progress, "scoring current", len(scored))
         )
         cur_source = "scored by the model"
     else:
         cur_side.reasons["probabilities"] = f"{cur.name} has neither texts nor hate_probability"
         cur_source = "none"
-    timings["predictions"] = time.perf_counter() - mark
-
-    # Labels (the log's 'label' is the model's prediction, not the truth).
-    ref_side.labels = _labels(ref)
-    cur_side.labels = _labels(cur) if cur.kind != "log" else None
-    if ref_side.labels is None:
-        ref_side.reasons["labels"] = f"{ref.name} has no labels"
-    if cur_side.labels is None:
-        cur_side.reasons["labels"] = (
-            "the prediction log holds predicted labels only, no true labels"
-            if cur.kind == "log"
-            else f"{cur.name} has no labels"
-        )
-
-    mark = time.perf_counter()
-    tests = run_tests(ref_side, cur_side, cfg, threshold=info.threshold, labels=info.labels)
-    verdict = apply_bonferroni(tests, cfg.alpha)
-    timings["tests"] = time.perf_counter() - mark
-    for test in tests:
-        if test.skipped and test.reason and test.reason.startswith("too few"):
-            warnings.append(f"{test.name} skipped: {test.reason}")
-
-    report: dict[str, Any] = {
-        "verdict": verdict,
-        "tests": [t.to_dict() for t in tests],
-        "reference": {
-            **_side_info(ref),
-            "prediction_source": pred_ref.name,
-            "prediction_rows": len(pred_texts),
-            "prediction_cached": pred_cached,
-        },
-        "current": {**_side_info(cur), "prediction_source": cur_source},
-        "model": {
-            "path": str(model_dir),
-            "version": info.version,
-            "backend": chosen,
-            "threshold": info.threshold,
-            "labels": info.labels,
-        },
-        "encoder": encoder_info,
-        "settings": cfg.model_dump(),
-        "warnings": warnings,
-        "created_at": utc_now(),
-    }
-    out = output_dir or settings.paths.reports_dir / "drift"
-    mark = time.perf_counter()
-    with atomic_dir(out) as tmp:
-        plots = make_plots(tests)
-        timings["report"] = time.perf_counter() - mark
-        report["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
-        report["elapsed_s"] = round(time.perf_counter() - started, 3)
-        html = render_html(report, plots)
-        write_json(tmp / REPORT, report)
-        (tmp / HTML).write_text(html, encoding="utf-8")
-    html_paths = [out / HTML]
-    if report_path is not None:
-        atomic_write_text(Path(report_path), html)
-        html_paths.append(Path(report_path))
-    return DriftResult(report=report, output_dir=out, html_paths=html_paths)
+    return _Scoring(
+        backend=chosen, reference_rows=len(pred_texts), reference_cached=pred_cached, current_source=cur_source
+    )
 
 
-def _side_info(data: Data) -> dict[str, Any]:
+def _side_info(data: Data) -> SideInfo:
     from hsctl.fetch.sources import LABEL, TEXT
 
     frame = data.frame
-    info = {
+    info: dict[str, Any] = {
         "source": data.name,
         "kind": data.kind,
         "rows": len(frame),
@@ -514,7 +561,7 @@ def _side_info(data: Data) -> dict[str, Any]:
         "with_label": int(frame[LABEL].notna().sum()) if LABEL in frame.columns else 0,
     }
     info.update({k: v for k, v in data.info.items() if k != "source"})
-    return info
+    return cast(SideInfo, info)
 
 
 __all__ = ["HTML", "REPORT", "DriftResult", "drift", "is_prediction_log", "load_current", "load_data"]

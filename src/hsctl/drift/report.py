@@ -11,10 +11,12 @@ import io
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from hsctl.core.display import human
 from hsctl.core.plotting import pyplot
 
 if TYPE_CHECKING:
     from hsctl.drift.stats import DriftTest
+    from hsctl.drift.types import DriftReport
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:960px;color:#222;
@@ -93,22 +95,17 @@ def make_plots(tests: list[DriftTest]) -> dict[str, str]:
 
 
 def _fmt(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+    return "" if value is None else human(value)
 
 
 def _kv_table(data: dict[str, Any]) -> str:
     rows = "".join(
-        f"<tr><th>{escape(str(k))}</th><td>{escape(_fmt(v) if not isinstance(v, dict | list) else str(v))}</td></tr>"
-        for k, v in data.items()
+        f"<tr><th>{escape(str(k).replace('_', ' '))}</th><td>{escape(_fmt(v))}</td></tr>" for k, v in data.items()
     )
     return f"<table>{rows}</table>"
 
 
-def render_html(report: dict[str, Any], plots: dict[str, str]) -> str:
+def render_html(report: DriftReport, plots: dict[str, str]) -> str:
     """The whole report as one HTML page (no external assets)."""
     verdict = report["verdict"]
     status = verdict["status"]
@@ -165,8 +162,14 @@ def render_html(report: dict[str, Any], plots: dict[str, str]) -> str:
             parts.append(f"<img alt='{escape(test['title'])}' src='data:image/png;base64,{plots[test['name']]}'>")
         parts.append(f"<details><summary>details</summary>{_kv_table(test['details'])}</details>")
     parts.append("<h2>Inputs</h2>")
-    for key in ("reference", "current", "model", "encoder"):
-        parts.append(f"<h3>{key}</h3>{_kv_table(report[key])}")
+    inputs: dict[str, Any] = {
+        "reference": report["reference"],
+        "current": report["current"],
+        "model": report["model"],
+        "encoder": report["encoder"],
+    }
+    for key, value in inputs.items():
+        parts.append(f"<h3>{key}</h3>{_kv_table(value)}")
     parts.append(f"<h3>settings</h3>{_kv_table(report['settings'])}")
     parts.append(f"<h3>timings (s)</h3>{_kv_table(report.get('timings_s', {}))}")
     parts.append("</body></html>")

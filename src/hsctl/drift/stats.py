@@ -22,7 +22,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from hsctl.drift.types import TestReport, Verdict
 
 if TYPE_CHECKING:
     import numpy as np
@@ -74,7 +76,7 @@ class DriftTest:
     # Arrays for the plots; not written to JSON.
     plot_data: dict[str, Any] = field(default_factory=dict, repr=False)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> TestReport:
         """JSON-ready form, without the plot data."""
         return {
             "name": self.name,
@@ -247,7 +249,7 @@ def placeholder_pattern(cfg: NormalizeSettings) -> Any:
     """Placeholder tokens, plus any raw URL or mention that normalisation left in place."""
     import re
 
-    from hsctl.preprocess.normalize import MENTION_RE, URL_RE
+    from hsctl.core.text import MENTION_RE, URL_RE
 
     alternatives = [re.escape(cfg.url_token), re.escape(cfg.mention_token), URL_RE.pattern, MENTION_RE.pattern]
     return re.compile("|".join(f"(?:{a})" for a in alternatives), re.IGNORECASE)
@@ -484,7 +486,7 @@ def run_tests(
     return sorted(tests, key=lambda t: order[t.name])
 
 
-def apply_bonferroni(tests: list[DriftTest], alpha: float) -> dict[str, Any]:
+def apply_bonferroni(tests: list[DriftTest], alpha: float) -> Verdict:
     """Judge each test that ran at ``alpha / m`` (``m`` tests ran) and return the verdict.
 
     ``drift`` is None when no test could run. The domain classifier's
@@ -502,7 +504,9 @@ def apply_bonferroni(tests: list[DriftTest], alpha: float) -> dict[str, Any]:
         if null is not None:
             test.threshold = float(np.quantile(null, 1 - per_test))
     drifted = [t.name for t in ran if t.drifted]
-    status = "insufficient data" if not ran else "drift" if drifted else "no drift"
+    status: Literal["drift", "no drift", "insufficient data"] = (
+        "insufficient data" if not ran else "drift" if drifted else "no drift"
+    )
     return {
         "status": status,
         "drift": (bool(drifted) if ran else None),

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from hsctl.core.io import atomic_dir, utc_now, write_json
 from hsctl.errors import ConfigError, DataError
+from hsctl.evaluate.types import METRIC_KEYS, CategoryRecall, EvalReport, metric
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,7 +33,7 @@ LOWER_IS_BETTER = {"ece"}
 class EvalResult:
     """The evaluation report (the content of ``eval.json``)."""
 
-    report: dict[str, Any]
+    report: EvalReport
     output_dir: Path
     gate_failures: list[str] = field(default_factory=list)
 
@@ -65,34 +67,34 @@ def parse_fail_under(items: list[str]) -> dict[str, float]:
     return floors
 
 
-def load_labelled(settings: Settings, data: str | None) -> tuple[pd.DataFrame, str]:
+def load_labelled(
+    settings: Settings, data: str | None, normalize: Callable[[str], str] | None = None
+) -> tuple[pd.DataFrame, str]:
     """The frame to evaluate on: a split of the preprocessed data or any source ``fetch`` reads.
 
-    External files get the same normalisation as training data; rows with empty
-    text are dropped (and counted), invalid labels are a ``DataError``.
+    External files get ``normalize`` (the model's own normalisation; default: the
+    current settings'); rows with empty text are dropped (and counted), invalid
+    labels are a ``DataError``.
     """
     import pandas as pd
 
+    from hsctl.core.text import normalize_text
     from hsctl.fetch.sources import CATEGORY, LABEL, TEXT, read_source
-    from hsctl.preprocess.normalize import normalize_text
     from hsctl.preprocess.validate import as_label_id, validate_labels
 
     name = data or settings.evaluate.split
     processed = settings.paths.processed_dir
     if "/" not in name and "." not in name and not Path(name).exists():
-        import datasets
+        from hsctl.core.processed import load_processed
 
-        if not (processed / "dataset_dict.json").is_file():
-            raise DataError(f"no preprocessed data at {processed}: run 'hsctl preprocess' or pass --data FILE")
-        dataset = datasets.load_from_disk(str(processed))
-        if name not in dataset:
-            raise DataError(f"no split {name!r} in {processed} (have: {', '.join(dataset)})")
+        dataset = load_processed(processed, (name,), hint="or pass --data FILE")
         return dataset[name].to_pandas(), f"split:{name}"
     source = read_source(name, settings.data)
     frame = pd.concat(list(source.splits.values()), ignore_index=True)
     validate_labels(frame, settings.data.labels, name)
     frame[LABEL] = frame[LABEL].map(as_label_id).astype("int64")
-    frame[TEXT] = frame[TEXT].map(lambda t: normalize_text(t, settings.data.normalize) if isinstance(t, str) else "")
+    clean = normalize or (lambda t: normalize_text(t, settings.data.normalize))
+    frame[TEXT] = frame[TEXT].map(lambda t: clean(t) if isinstance(t, str) else "")
     empty = int((frame[TEXT].str.len() == 0).sum())
     frame = frame[frame[TEXT].str.len() > 0]
     if frame.empty:
@@ -103,13 +105,13 @@ def load_labelled(settings: Settings, data: str | None) -> tuple[pd.DataFrame, s
     return frame.reset_index(drop=True), name
 
 
-def per_category_recall(frame: pd.DataFrame, predicted: Any) -> dict[str, dict[str, float]]:
+def per_category_recall(frame: pd.DataFrame, predicted: Any) -> dict[str, CategoryRecall]:
     """Hate-class recall per category (rows with a category and label 1)."""
     import numpy as np
 
     from hsctl.fetch.sources import CATEGORY, LABEL
 
-    out: dict[str, dict[str, float]] = {}
+    out: dict[str, CategoryRecall] = {}
     if CATEGORY not in frame.columns:
         return out
     cats = frame[CATEGORY].fillna("").astype(str).to_numpy()
@@ -134,7 +136,7 @@ def evaluate(
     """Evaluate a model folder and write ``eval.json``, ``eval.md`` and the plots atomically."""
     import numpy as np
 
-    from hsctl.evaluate.metrics import binary_metrics, expected_calibration_error
+    from hsctl.evaluate.metrics import binary_metrics, expected_calibration_error, undefined_metrics
     from hsctl.evaluate.plots import write_plots
     from hsctl.evaluate.suite import is_suite_metric
     from hsctl.fetch.sources import LABEL, TEXT
@@ -154,7 +156,7 @@ def evaluate(
             )
         floors = dict(fail_under)
     predictor = predictor_for(settings, model, backend, target_prior=target_prior)
-    frame, data_name = load_labelled(settings, data)
+    frame, data_name = load_labelled(settings, data, predictor.normalize)
     y = frame[LABEL].to_numpy()
     probs = predictor.predict_proba(frame[TEXT].tolist())
     threshold = predictor.threshold
@@ -162,8 +164,14 @@ def evaluate(
     at_threshold = binary_metrics(y, probs, threshold, labels)
     at_half = binary_metrics(y, probs, 0.5, labels)
     per_category = per_category_recall(frame, probs >= threshold)
-    report: dict[str, Any] = {
-        **{k: at_threshold[k] for k in ("accuracy", "macro_f1", "weighted_f1", "roc_auc", "pr_auc", "threshold", "n")},
+    report: EvalReport = {
+        "accuracy": at_threshold["accuracy"],
+        "macro_f1": at_threshold["macro_f1"],
+        "weighted_f1": at_threshold["weighted_f1"],
+        "roc_auc": at_threshold["roc_auc"],
+        "pr_auc": at_threshold["pr_auc"],
+        "threshold": at_threshold["threshold"],
+        "n": at_threshold["n"],
         "ece": expected_calibration_error(y, probs),
         "per_category": per_category,
         "per_class": at_threshold["per_class"],
@@ -178,26 +186,35 @@ def evaluate(
         "model_version": predictor.model_version,
         "backend": backend,
         "created_at": utc_now(),
+        "warnings": [w for w in (undefined_metrics(y),) if w],
     }
     failures = []
-    for metric, floor in floors.items():
-        value = report.get(metric)
+    for name, floor in floors.items():
+        value = cast(dict[str, Any], report).get(name)
         if not isinstance(value, int | float) or math.isnan(value):
-            failures.append(f"{metric} is not available")
-        elif value > floor if metric in LOWER_IS_BETTER else value < floor:
-            relation = "above" if metric in LOWER_IS_BETTER else "below"
-            failures.append(f"{metric} {value:.4f} is {relation} {floor:g}")
+            failures.append(f"{name} is undefined on this data")
+        elif value > floor if name in LOWER_IS_BETTER else value < floor:
+            relation = "above" if name in LOWER_IS_BETTER else "below"
+            failures.append(f"{name} {value:.4f} is {relation} {floor:g}")
     report["gate"] = {"fail_under": floors, "failures": failures, "passed": not failures}
-    out = output_dir or settings.paths.reports_dir / "eval"
+    layout = settings.paths.layout
+    out = output_dir or layout.new_report_dir("eval")  # history: one folder per run
     with atomic_dir(out) as tmp:
         report["plots"] = write_plots(y, probs, threshold, labels, tmp)
         report["elapsed_s"] = round(time.perf_counter() - started, 3)
         write_json(tmp / REPORT, report)
         (tmp / SUMMARY).write_text(render_markdown(report), encoding="utf-8")
+    if output_dir is None:
+        layout.point_latest("eval", out)
     return EvalResult(report=report, output_dir=out, gate_failures=failures)
 
 
-def render_markdown(report: dict[str, Any]) -> str:
+def _num(value: Any) -> str:
+    """A metric for a table: four decimals, or ``n/a`` when it is undefined (null)."""
+    return f"{value:.4f}" if isinstance(value, int | float) else "n/a"
+
+
+def render_markdown(report: EvalReport) -> str:
     """A short human summary, for pull requests and CI logs."""
     lines = [
         f"# Evaluation of `{report['model_version']}`",
@@ -208,15 +225,16 @@ def render_markdown(report: dict[str, Any]) -> str:
         "| metric | at stored threshold ({:.3f}) | at 0.5 |".format(report["threshold"]),
         "| --- | --- | --- |",
     ]
-    for key in ("accuracy", "macro_f1", "weighted_f1", "roc_auc", "pr_auc"):
-        lines.append(f"| {key} | {report[key]:.4f} | {report['at_0.5'][key]:.4f} |")
+    for key in METRIC_KEYS:
+        lines.append(f"| {key} | {_num(metric(report, key))} | {_num(metric(report, key, at_half=True))} |")
     lines += ["", f"Expected calibration error: {report['ece']:.4f}", ""]
     if report["per_category"]:
         lines += ["| category | recall | support |", "| --- | --- | --- |"]
         lines += [f"| {c} | {v['recall']:.3f} | {v['support']} |" for c, v in report["per_category"].items()]
         lines.append("")
-    gate = report.get("gate", {})
-    if gate.get("fail_under"):
+    lines += [f"Warning: {w}." for w in report.get("warnings", [])]
+    gate = report.get("gate")
+    if gate is not None and gate["fail_under"]:
         lines.append("Gate: " + ("passed" if gate["passed"] else "FAILED: " + "; ".join(gate["failures"])))
     return "\n".join(lines) + "\n"
 

@@ -9,7 +9,7 @@ from hsctl.core.decision import softmax_positive
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-__all__ = ["binary_metrics", "expected_calibration_error", "softmax_positive"]
+__all__ = ["binary_metrics", "expected_calibration_error", "softmax_positive", "undefined_metrics"]
 
 
 def expected_calibration_error(y: npt.ArrayLike, probs: npt.ArrayLike, bins: int = 10) -> float:
@@ -25,6 +25,17 @@ def expected_calibration_error(y: npt.ArrayLike, probs: npt.ArrayLike, bins: int
         if mask.any():
             ece += mask.mean() * abs(p[mask].mean() - y_arr[mask].mean())
     return float(ece)
+
+
+def undefined_metrics(y: npt.ArrayLike) -> str | None:
+    """Why ROC-AUC and PR-AUC cannot be computed on these labels, or None when they can."""
+    import numpy as np
+
+    classes = np.unique(np.asarray(y))
+    if len(classes) > 1:
+        return None
+    which = "no rows" if len(classes) == 0 else f"only one class (label {int(classes[0])})"
+    return f"the data has {which}: roc_auc and pr_auc are undefined and reported as null"
 
 
 def binary_metrics(
@@ -53,8 +64,9 @@ def binary_metrics(
         "accuracy": float(accuracy_score(y_arr, pred)),
         "macro_f1": float(f1_score(y_arr, pred, average="macro", labels=[0, 1], zero_division=0)),
         "weighted_f1": float(f1_score(y_arr, pred, average="weighted", labels=[0, 1], zero_division=0)),
-        "roc_auc": float(roc_auc_score(y_arr, p)) if both else float("nan"),
-        "pr_auc": float(average_precision_score(y_arr, p)) if both else float("nan"),
+        # Undefined on one-class data: None (JSON null), never NaN; callers say why (undefined_metrics).
+        "roc_auc": float(roc_auc_score(y_arr, p)) if both else None,
+        "pr_auc": float(average_precision_score(y_arr, p)) if both else None,
         "per_class": {
             labels[i]: {
                 "precision": float(precision[i]),

@@ -576,8 +576,8 @@ def evaluate_suite(
     ``fail_under`` floors must be suite metrics (``functional``,
     ``functional.<name>``); without it, the suite floors of
     ``evaluate.fail_under`` apply and the data-metric floors there are left to
-    data runs. The evaluate stage does not import ``preprocess``, so the caller
-    passes the training normalisation as ``normalize`` (the CLI does).
+    data runs. Texts are normalised as the model's training data was
+    (:meth:`~hsctl.inference.Predictor.normalize`) unless ``normalize`` says otherwise.
     """
     from hsctl.inference import predictor_for
 
@@ -589,6 +589,7 @@ def evaluate_suite(
         floors = dict(fail_under)
     check_suite_floors(floors, suite)
     predictor = predictor_for(settings, model, backend, target_prior=target_prior)
+    normalize = normalize or predictor.normalize
     result = run_suite(predictor, cases, suite=suite, normalize=normalize, worst=worst)
     failures = suite_gate(result, floors)
     report: dict[str, Any] = {
@@ -596,7 +597,7 @@ def evaluate_suite(
         "suite_version": _spec(suite).get("version"),
         "suite_digest": suite_digest(suite),
         "n_functionalities": len(result.per_functionality),
-        "normalized": normalize is not None,
+        "normalized": True,
         "target_prior": predictor.target_prior,
         "model": str(predictor.info.path),
         "model_version": predictor.model_version,
@@ -604,7 +605,7 @@ def evaluate_suite(
         "gate": {"fail_under": floors, "failures": failures, "passed": not failures},
         "created_at": utc_now(),
     }
-    out = output_dir or settings.paths.reports_dir / "suite"
+    out = output_dir or settings.paths.layout.report_root("suite")
     with atomic_dir(out) as tmp:
         report["elapsed_s"] = round(time.perf_counter() - started, 3)
         write_json(tmp / SUITE_REPORT, report)

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from hsctl.core.io import atomic_dir, utc_now, write_json
+from hsctl.core.layout import FETCH_MANIFEST
 from hsctl.fetch.sources import SourceData, canonicalize, classify_source, read_source
 
-MANIFEST = "fetch.json"
+MANIFEST = FETCH_MANIFEST
 
 __all__ = ["MANIFEST", "FetchResult", "SourceData", "canonicalize", "classify_source", "fetch", "read_source"]
 

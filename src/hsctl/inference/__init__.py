@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from hsctl.models import ModelInfo, read_model_info
+from hsctl.settings import NormalizeSettings
 
 if TYPE_CHECKING:
     import numpy as np
@@ -26,22 +27,41 @@ BACKENDS: tuple[str, ...] = ("torch", "onnx", "onnx-int8")
 
 @dataclass(frozen=True)
 class Prediction:
-    """One text's result."""
+    """One text's decision: the label the model's own threshold gives its probability."""
 
     label: str
     label_id: int
     hate_probability: float
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"label": self.label, "label_id": self.label_id, "hate_probability": self.hate_probability}
+
 
 class Predictor(ABC):
-    """Tokenise, batch by length, run the model, apply the prior shift and the threshold."""
+    """Normalise, tokenise, batch by length, run the model, apply the prior shift and the threshold.
+
+    The rules that belong to the model live here and nowhere else: the text
+    normalisation its training data went through (:meth:`normalize`, from
+    ``hsctl.json``, so serving cannot drift from training when settings change)
+    and the decision ``labels[P(hate) >= threshold]`` (:meth:`decide`).
+    """
 
     backend: str = "abstract"
 
-    def __init__(self, info: ModelInfo, *, batch_size: int = 32, target_prior: float | None = None) -> None:
+    def __init__(
+        self,
+        info: ModelInfo,
+        *,
+        batch_size: int = 32,
+        target_prior: float | None = None,
+        normalize: NormalizeSettings | None = None,
+    ) -> None:
         from tokenizers import Tokenizer
 
         self.info = info
+        # The model's own record wins; ``normalize`` is only the fallback for models that lack one.
+        self.normalization = info.normalize or normalize or NormalizeSettings()
         self.batch_size = max(1, batch_size)
         self.target_prior = target_prior if target_prior is not None else info.target_prior
         self.tokenizer = Tokenizer.from_file(str(info.path / "tokenizer.json"))
@@ -94,16 +114,28 @@ class Predictor(ABC):
             probs = shift_prior(probs, self.info.validation_prior, self.target_prior)
         return probs
 
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        """Label and probability per text."""
-        probs = self.predict_proba(texts)
+    def normalize(self, text: str) -> str:
+        """``text`` as the model's training data was normalised (empty stays empty)."""
+        from hsctl.core.text import normalize_text
+
+        return normalize_text(text, self.normalization)
+
+    def label_id(self, probability: float) -> int:
+        """1 (hate) when ``probability`` reaches the model's threshold, else 0."""
+        return int(probability >= self.threshold)
+
+    def decide(self, probabilities: Sequence[float] | np.ndarray) -> list[Prediction]:
+        """The decision for each probability: label, label id and the probability itself."""
         labels = self.info.labels
-        return [
-            Prediction(
-                label=labels[int(p >= self.threshold)], label_id=int(p >= self.threshold), hate_probability=float(p)
-            )
-            for p in probs
-        ]
+        out = []
+        for p in probabilities:
+            label_id = self.label_id(float(p))
+            out.append(Prediction(label=labels[label_id], label_id=label_id, hate_probability=float(p)))
+        return out
+
+    def predict(self, texts: Sequence[str], *, on_batch: Callable[[int], None] | None = None) -> list[Prediction]:
+        """Raw texts in, decisions out: normalised with the model's rules, scored, thresholded."""
+        return self.decide(self.predict_proba([self.normalize(t) for t in texts], on_batch=on_batch))
 
 
 def pad_batch(batch: Sequence[Sequence[int]], pad_id: int) -> tuple[Any, Any]:
@@ -169,8 +201,11 @@ def load_predictor(
     batch_size: int = 32,
     target_prior: float | None = None,
     threads: int | None = None,
+    normalize: NormalizeSettings | None = None,
 ) -> Predictor:
     """A predictor for a model folder; the folder is validated first (exit 4 when bad).
+
+    ``normalize`` applies only to models that do not record their own normalisation.
 
     The ONNX backends import neither torch nor transformers.
     """
@@ -180,11 +215,18 @@ def load_predictor(
         raise ConfigError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
     info = read_model_info(model_dir)
     if backend == "torch":
-        return TorchPredictor(info, batch_size=batch_size, target_prior=target_prior, threads=threads)
+        return TorchPredictor(
+            info, batch_size=batch_size, target_prior=target_prior, threads=threads, normalize=normalize
+        )
     from hsctl.inference.onnx import OnnxPredictor
 
     return OnnxPredictor(
-        info, int8=backend == "onnx-int8", batch_size=batch_size, target_prior=target_prior, threads=threads
+        info,
+        int8=backend == "onnx-int8",
+        batch_size=batch_size,
+        target_prior=target_prior,
+        threads=threads,
+        normalize=normalize,
     )
 
 
@@ -200,4 +242,5 @@ def predictor_for(
         batch_size=settings.inference.batch_size,
         target_prior=target_prior,
         threads=settings.inference.threads,
+        normalize=settings.data.normalize,
     )

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hsctl.core.layout import ONNX_DIR as ONNX_DIR
 from hsctl.errors import DataError
 from hsctl.inference import Predictor
 from hsctl.models import ModelInfo
 
-ONNX_DIR = "onnx"
 FP32_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
 

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -111,11 +109,13 @@ def _run_generator(spec: dict[str, Any], limit_s: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="hsctl-loadtest-") as tmp:
         spec_path, out_path, log_path = Path(tmp, "spec.json"), Path(tmp, "result.json"), Path(tmp, "locust.log")
         spec_path.write_text(json.dumps(spec), encoding="utf-8")
+        from hsctl.core.process import group_kwargs
+
         command = [sys.executable, "-m", "hsctl.loadtest.runner", "run", "--spec", str(spec_path)]
         with open(log_path, "wb") as log:
             # Own session: Ctrl-C reaches only hsctl, which then stops the whole generator group.
             proc = subprocess.Popen(
-                [*command, "--out", str(out_path)], stdout=subprocess.DEVNULL, stderr=log, start_new_session=True
+                [*command, "--out", str(out_path)], stdout=subprocess.DEVNULL, stderr=log, **group_kwargs()
             )
             try:
                 proc.wait(timeout=limit_s)
@@ -143,16 +143,9 @@ def _run_generator(spec: dict[str, Any], limit_s: float) -> dict[str, Any]:
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=5)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    from hsctl.core.process import stop_process
+
+    stop_process(proc, 5)
 
 
 def run_loadtest(
@@ -162,13 +155,12 @@ def run_loadtest(
     model: str | None = None,
     onnx: bool = False,
     output_dir: Path | None = None,
-    global_args: list[str] | None = None,
 ) -> LoadtestResult:
     """Run one load test as ``settings.loadtest`` describes and write ``loadtest.json`` and ``loadtest.png``.
 
-    With ``spawn_server``, ``hsctl serve`` (``model``, ``onnx``; ``global_args`` such as
-    ``--config FILE`` go before ``serve``) is started on a free loopback port, tested and
-    stopped. Raises :class:`ServerUnreachableError` (exit 5) for a bad URL or a server that
+    With ``spawn_server``, ``hsctl serve`` is started with these settings (``model`` and
+    ``onnx`` override ``serve.model`` and ``serve.backend``) on a free loopback port,
+    tested and stopped. Raises :class:`ServerUnreachableError` (exit 5) for a bad URL or a server that
     never becomes ready, before any load is sent.
     """
     cfg = settings.loadtest
@@ -187,10 +179,10 @@ def run_loadtest(
 
     server: SpawnedServer | None = None
     if spawn_server:
-        serve_args = ["--artifacts", str(settings.paths.artifacts)]
-        serve_args += ["--onnx"] if onnx else []
-        serve_args += ["--model", model] if model else []
-        server = SpawnedServer(serve_args, global_args)
+        serve = settings.serve.model_copy(
+            update={k: v for k, v in {"model": model, "backend": "onnx-auto" if onnx else None}.items() if v}
+        )
+        server = SpawnedServer(settings.model_copy(update={"serve": serve}))
         server.start(cfg.ready_timeout_s, headers)
         url = server.url
     else:
@@ -235,7 +227,8 @@ def run_loadtest(
     )
     failures = [c.describe() for c in checks if not c.passed]
 
-    out = output_dir or settings.paths.reports_dir / "loadtest"
+    layout = settings.paths.layout
+    out = output_dir or layout.new_report_dir("loadtest")  # history: one folder per run
     with atomic_dir(out) as tmp:
         from hsctl.loadtest.report import write_plot
 
@@ -244,6 +237,8 @@ def run_loadtest(
         )
         write_plot(report["timeline"], tmp / PLOT, title)
         write_json(tmp / REPORT, report)
+    if output_dir is None:
+        layout.point_latest("loadtest", out)
     return LoadtestResult(report=report, output_dir=out, slo_failures=failures)
 
 

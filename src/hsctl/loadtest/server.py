@@ -4,25 +4,22 @@ from __future__ import annotations
 
 import math
 import os
-import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from hsctl.errors import HubUnreachableError
+from hsctl.errors import ServerUnreachableError as ServerUnreachableError  # re-exported
+
+if TYPE_CHECKING:
+    from hsctl.settings import Settings
 
 READY_PATH = "/v2/health/ready"
-
-
-class ServerUnreachableError(HubUnreachableError):
-    """The server under test (or a load-test worker) cannot be reached or never becomes ready (exit 5)."""
 
 
 def check_url(url: str) -> str:
@@ -126,38 +123,39 @@ def free_port(host: str = "127.0.0.1") -> int:
 class SpawnedServer:
     """``hsctl serve`` on a free loopback port, for ``loadtest --spawn-server``; a context manager.
 
-    The prediction log is switched off (synthetic load must not reach drift detection);
-    the server stops with SIGTERM (graceful drain), then SIGKILL after 30 seconds.
+    It runs with ``settings`` (so ``--config``, ``--env-file`` and ``HSCTL_*`` reach it
+    exactly as they reached this process), handed over as a settings file by
+    :mod:`hsctl.serve.launch`. The prediction log is switched off (synthetic load must
+    not reach drift detection); the server stops gracefully, then hard after the
+    server's drain time (on Windows too).
     """
 
-    def __init__(self, serve_args: list[str], global_args: list[str] | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(self, settings: Settings, host: str = "127.0.0.1") -> None:
         self.port = free_port(host)
         self.url = f"http://{host}:{self.port}"
-        self.command = [
-            sys.executable,
-            "-m",
-            "hsctl",
-            *(global_args or []),
-            "serve",
-            "--host",
-            host,
-            "--port",
-            str(self.port),
-            "--no-log",
-            *serve_args,
-        ]
+        serve = settings.serve.model_copy(update={"host": host, "port": self.port, "log_predictions": False})
+        self.settings = settings.model_copy(update={"serve": serve})
         self.process: subprocess.Popen[bytes] | None = None
         self.exit_code: int | None = None
         self._log: IO[bytes] | None = None
         self.log_path: Path | None = None
+        self._settings_path: Path | None = None
 
     def start(self, ready_timeout_s: float, headers: dict[str, str] | None = None) -> None:
         """Start the server and wait until it is ready (else stop it and raise exit 5)."""
+        from hsctl.core.process import group_kwargs
+        from hsctl.serve.launch import SETTINGS_FILE_ENV, child_command, prepare, write_settings_file
+
+        prepare(self.settings, check_listen=False)  # a bad model folder is a one-line error here, not a log line
         handle, name = tempfile.mkstemp(prefix="hsctl-loadtest-serve-", suffix=".log")
         os.close(handle)
         self.log_path = Path(name)
+        self._settings_path = write_settings_file(self.settings)
         self._log = open(self.log_path, "wb")  # noqa: SIM115  (closed in stop)
-        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=self._log)
+        env = {**os.environ, SETTINGS_FILE_ENV: str(self._settings_path)}
+        self.process = subprocess.Popen(
+            child_command(), stdout=subprocess.DEVNULL, stderr=self._log, env=env, **group_kwargs()
+        )
         try:
             wait_ready(
                 self.url, timeout_s=ready_timeout_s, headers=headers, process=self.process, stderr_file=self.log_path
@@ -167,22 +165,20 @@ class SpawnedServer:
             raise
 
     def stop(self) -> None:
-        """SIGTERM, wait for the graceful drain, SIGKILL if it hangs; removes the log file."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        """Graceful stop, hard stop if the drain hangs; removes the log and settings files."""
+        from hsctl.core.process import stop_process
+        from hsctl.serve.launch import GRACEFUL_SHUTDOWN_S
+
         if self.process is not None:
-            self.exit_code = self.process.returncode
+            self.exit_code = stop_process(self.process, GRACEFUL_SHUTDOWN_S)
         if self._log is not None:
             self._log.close()
             self._log = None
-        if self.log_path is not None:
-            self.log_path.unlink(missing_ok=True)
-            self.log_path = None
+        for attr in ("log_path", "_settings_path"):
+            path = getattr(self, attr)
+            if path is not None:
+                path.unlink(missing_ok=True)
+                setattr(self, attr, None)
 
     def __enter__(self) -> SpawnedServer:
         return self

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from hsctl.core.io import atomic_write_text
+from hsctl.core.layout import LATEST_FILE
+from hsctl.core.layout import MODEL_CARD as MODEL_CARD
 from hsctl.errors import DataError
+from hsctl.settings import NormalizeSettings
 
-MODEL_CARD = "hsctl.json"
-LATEST = "LATEST"
+LATEST = LATEST_FILE
 REQUIRED_FILES = ("config.json", "tokenizer.json")
 
 
@@ -32,6 +34,8 @@ class ModelInfo:
     max_length: int = 128
     version: str = "unknown"
     card: dict[str, Any] = field(default_factory=dict)
+    normalize: NormalizeSettings | None = None
+    """The normalisation the training data went through; None for models trained before it was recorded."""
 
     @property
     def positive_label(self) -> str:
@@ -71,6 +75,12 @@ def read_model_info(path: Path) -> ModelInfo:
             card = json.loads((path / MODEL_CARD).read_text(encoding="utf-8"))
         except ValueError as exc:
             raise DataError(f"unreadable {MODEL_CARD} in {path}: {exc}") from exc
+    normalize = None
+    if isinstance(card.get("normalize"), dict):
+        try:
+            normalize = NormalizeSettings(**card["normalize"])
+        except ValueError as exc:
+            raise DataError(f"invalid 'normalize' in {path / MODEL_CARD}: {str(exc).splitlines()[0]}") from exc
     id2label = config.get("id2label") or {}
     labels = [str(id2label.get(str(i), id2label.get(i, f"LABEL_{i}"))) for i in range(len(id2label) or 2)]
     return ModelInfo(
@@ -82,6 +92,7 @@ def read_model_info(path: Path) -> ModelInfo:
         max_length=int(card.get("max_length", 128)),
         version=model_version(path, card),
         card=card,
+        normalize=normalize,
     )
 
 

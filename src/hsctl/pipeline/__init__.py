@@ -17,12 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 from hsctl.__about__ import __version__
 from hsctl.core.io import read_json, sha256_file, utc_now, write_json
+from hsctl.core.layout import FETCH_MANIFEST, MODEL_CARD
+from hsctl.core.processed import STATS as PROCESSED_STATS
 from hsctl.errors import ConfigError, GateFailedError
 
 if TYPE_CHECKING:
     from hsctl.settings import Settings
 
-STAGES: tuple[str, ...] = ("fetch", "preprocess", "train", "evaluate", "quantize")
+QUANTIZE_REPORT = "quantize.json"  # hsctl.quantize.REPORT, without importing the stage (and onnx) up front
+
 PIPELINE_RUN = "pipeline"
 DEMO_OVERRIDES: dict[str, Any] = {
     "data.source": "demo",
@@ -82,40 +85,139 @@ def _fingerprint(parts: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def stage_inputs(stage: str, settings: Settings, model_dir: Path | None) -> dict[str, Any]:
+def _fetch_inputs(settings: Settings, model_dir: Path) -> dict[str, Any]:
+    source = settings.data.source
+    local = Path(source)
+    files = sorted(str(p) for p in local.parent.glob(local.name)) if not local.is_dir() else [source]
+    return {
+        "data": settings.data.model_dump(mode="json"),
+        "files": {f: _file_digest(Path(f)) for f in files if Path(f).is_file()},
+    }
+
+
+def _run_fetch(settings: Settings, model_dir: Path, force_int8: bool) -> tuple[dict[str, Any], list[str]]:
+    from hsctl.fetch import fetch
+
+    fetched = fetch(settings.data.source, settings.data, settings.paths.raw_dir)
+    return {"source": fetched.source, "splits": fetched.splits, "path": str(settings.paths.raw_dir)}, []
+
+
+def _preprocess_inputs(settings: Settings, model_dir: Path) -> dict[str, Any]:
+    return {
+        "data": settings.data.model_dump(mode="json"),
+        "fetch": _file_digest(settings.paths.raw_dir / FETCH_MANIFEST),
+    }
+
+
+def _run_preprocess(settings: Settings, model_dir: Path, force_int8: bool) -> tuple[dict[str, Any], list[str]]:
+    from hsctl.preprocess import preprocess
+
+    paths = settings.paths
+    prep = preprocess(settings.data, paths.raw_dir, paths.processed_dir)
+    return {"splits": prep.splits, "dropped": prep.dropped, "path": str(paths.processed_dir)}, []
+
+
+def _stats(settings: Settings) -> str | None:
+    return _file_digest(settings.paths.processed_dir / PROCESSED_STATS)
+
+
+def _card(model_dir: Path) -> str | None:
+    return _file_digest(model_dir / MODEL_CARD)
+
+
+def _run_train(settings: Settings, model_dir: Path, force_int8: bool) -> tuple[dict[str, Any], list[str]]:
+    from hsctl.train import train
+
+    pinned = settings.model_copy(update={"train": settings.train.model_copy(update={"run_name": PIPELINE_RUN})})
+    trained = train(pinned)
+    return {
+        "model_dir": str(trained.model_dir),
+        "validation_macro_f1": trained.validation_metrics["macro_f1"],
+        "threshold": trained.threshold,
+        "train_time_s": trained.train_time_s,
+    }, []
+
+
+def _evaluated(settings: Settings, model_dir: Path) -> bool:
+    latest = settings.paths.layout.latest_report("eval")
+    return latest is not None and (latest / "eval.json").is_file()
+
+
+def _run_evaluate(settings: Settings, model_dir: Path, force_int8: bool) -> tuple[dict[str, Any], list[str]]:
+    from hsctl.evaluate import evaluate
+
+    evaluated = evaluate(settings, model=model_dir)
+    report = evaluated.report
+    summary = {"macro_f1": report["macro_f1"], "accuracy": report["accuracy"], "roc_auc": report["roc_auc"]}
+    return summary | {"n": report["n"], "path": str(evaluated.output_dir)}, report["gate"]["failures"]
+
+
+def _run_quantize(settings: Settings, model_dir: Path, force_int8: bool) -> tuple[dict[str, Any], list[str]]:
+    from hsctl.quantize import quantize
+
+    q = quantize(settings, model=model_dir, force=force_int8)
+    ver = q.report["verification"]
+    speed = q.report["speedup_vs_torch"].get("onnx-int8", {})
+    return {
+        "onnx_dir": q.report["onnx_dir"],
+        "int8_kept": q.int8_kept,
+        "int8_f1_drop": ver["int8_f1_drop"],
+        "int8_speedup_b1": speed.get("1"),
+    }, q.gate_failures
+
+
+StageRun = Callable[["Settings", Path, bool], tuple[dict[str, Any], list[str]]]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One pipeline stage: what it depends on, whether its outputs exist, and how to run it.
+
+    ``inputs`` lists the stage's own dependencies (upstream outputs and settings);
+    its code version is added for every stage. ``run`` returns a short summary and
+    the gate failures of the run.
+    """
+
+    name: str
+    inputs: Callable[[Settings, Path], dict[str, Any]]
+    done: Callable[[Settings, Path], bool]
+    run: StageRun
+
+
+STAGE_TABLE: tuple[Stage, ...] = (
+    Stage("fetch", _fetch_inputs, lambda s, m: (s.paths.raw_dir / FETCH_MANIFEST).is_file(), _run_fetch),
+    Stage(
+        "preprocess",
+        _preprocess_inputs,
+        lambda s, m: (s.paths.processed_dir / PROCESSED_STATS).is_file(),
+        _run_preprocess,
+    ),
+    Stage(
+        "train",
+        lambda s, m: {"train": s.train.model_dump(mode="json"), "stats": _stats(s)},
+        lambda s, m: (m / MODEL_CARD).is_file(),
+        _run_train,
+    ),
+    Stage(
+        "evaluate",
+        lambda s, m: {"evaluate": s.evaluate.model_dump(mode="json"), "stats": _stats(s), "model": _card(m)},
+        _evaluated,
+        _run_evaluate,
+    ),
+    Stage(
+        "quantize",
+        lambda s, m: {"export": s.export.model_dump(mode="json"), "stats": _stats(s), "model": _card(m)},
+        lambda s, m: (m / QUANTIZE_REPORT).is_file(),
+        _run_quantize,
+    ),
+)
+STAGES: tuple[str, ...] = tuple(stage.name for stage in STAGE_TABLE)
+
+
+def stage_inputs(stage: str, settings: Settings, model_dir: Path) -> dict[str, Any]:
     """What a stage depends on: upstream outputs, its settings and its code."""
-    paths = settings.paths
-    data = settings.data.model_dump(mode="json")
-    stats = _file_digest(paths.processed_dir / "stats.json")
-    card = _file_digest(model_dir / "hsctl.json") if model_dir else None
-    inputs: dict[str, Any] = {"code": _code_version(stage)}
-    if stage == "fetch":
-        source = settings.data.source
-        local = Path(source)
-        files = sorted(str(p) for p in local.parent.glob(local.name)) if not local.is_dir() else [source]
-        inputs |= {"data": data, "files": {f: _file_digest(Path(f)) for f in files if Path(f).is_file()}}
-    elif stage == "preprocess":
-        inputs |= {"data": data, "fetch": _file_digest(paths.raw_dir / "fetch.json")}
-    elif stage == "train":
-        inputs |= {"train": settings.train.model_dump(mode="json"), "stats": stats}
-    elif stage == "evaluate":
-        inputs |= {"evaluate": settings.evaluate.model_dump(mode="json"), "stats": stats, "model": card}
-    elif stage == "quantize":
-        inputs |= {"export": settings.export.model_dump(mode="json"), "stats": stats, "model": card}
-    return inputs
-
-
-def _outputs_exist(stage: str, settings: Settings, model_dir: Path | None) -> bool:
-    paths = settings.paths
-    if stage == "fetch":
-        return (paths.raw_dir / "fetch.json").is_file()
-    if stage == "preprocess":
-        return (paths.processed_dir / "stats.json").is_file()
-    if stage == "train":
-        return model_dir is not None and (model_dir / "hsctl.json").is_file()
-    if stage == "evaluate":
-        return (paths.reports_dir / "eval" / "eval.json").is_file()
-    return model_dir is not None and (model_dir / "quantize.json").is_file()
+    by_name = {s.name: s for s in STAGE_TABLE}
+    return {"code": _code_version(stage)} | by_name[stage].inputs(settings, model_dir)
 
 
 def run_pipeline(
@@ -137,11 +239,12 @@ def run_pipeline(
     if first > last:
         raise ConfigError(f"--from {from_stage} comes after --to {to_stage}")
     started = time.perf_counter()
-    manifests = settings.paths.artifacts / "pipeline"
+    manifests = settings.paths.layout.pipeline_dir
     model_dir = settings.paths.models_dir / PIPELINE_RUN
     results: list[StageResult] = []
     failures: list[str] = []
-    for index, stage in enumerate(STAGES):
+    for index, spec in enumerate(STAGE_TABLE):
+        stage = spec.name
         if not first <= index <= last:
             results.append(StageResult(stage, "not-selected"))
             continue
@@ -149,7 +252,7 @@ def run_pipeline(
         fingerprint = _fingerprint(inputs)
         manifest_path = manifests / f"{stage}.json"
         previous = read_json(manifest_path) if manifest_path.is_file() else {}
-        if not force and previous.get("fingerprint") == fingerprint and _outputs_exist(stage, settings, model_dir):
+        if not force and previous.get("fingerprint") == fingerprint and spec.done(settings, model_dir):
             # An unchanged stage gives the same outcome: a gate that failed still fails (exit 3).
             earlier = list(previous.get("gate_failures", []))
             status = "gate-failed" if earlier else "skipped"
@@ -161,7 +264,7 @@ def run_pipeline(
                 on_start(stage)
             t0 = time.perf_counter()
             try:
-                summary, gate = _run_stage(stage, settings, model_dir, force_int8)
+                summary, gate = spec.run(settings, model_dir, force_int8)
             except GateFailedError as exc:  # only raised by stages that wrote their outputs
                 summary, gate = {}, [str(exc)]
             status = "gate-failed" if gate else "ran"
@@ -183,45 +286,3 @@ def run_pipeline(
         if on_stage is not None:
             on_stage(result)
     return PipelineResult(results, settings.paths.artifacts, round(time.perf_counter() - started, 2), failures)
-
-
-def _run_stage(stage: str, settings: Settings, model_dir: Path, force_int8: bool) -> tuple[dict[str, Any], list[str]]:
-    paths = settings.paths
-    if stage == "fetch":
-        from hsctl.fetch import fetch
-
-        fetched = fetch(settings.data.source, settings.data, paths.raw_dir)
-        return {"source": fetched.source, "splits": fetched.splits, "path": str(paths.raw_dir)}, []
-    if stage == "preprocess":
-        from hsctl.preprocess import preprocess
-
-        prep = preprocess(settings.data, paths.raw_dir, paths.processed_dir)
-        return {"splits": prep.splits, "dropped": prep.dropped, "path": str(paths.processed_dir)}, []
-    if stage == "train":
-        from hsctl.train import train
-
-        pinned = settings.model_copy(update={"train": settings.train.model_copy(update={"run_name": PIPELINE_RUN})})
-        trained = train(pinned)
-        return {
-            "model_dir": str(trained.model_dir),
-            "validation_macro_f1": trained.validation_metrics["macro_f1"],
-            "threshold": trained.threshold,
-            "train_time_s": trained.train_time_s,
-        }, []
-    if stage == "evaluate":
-        from hsctl.evaluate import evaluate
-
-        report = evaluate(settings, model=model_dir).report
-        keys = ("macro_f1", "accuracy", "roc_auc", "n")
-        return {k: report[k] for k in keys} | {"path": str(paths.reports_dir / "eval")}, report["gate"]["failures"]
-    from hsctl.quantize import quantize
-
-    q = quantize(settings, model=model_dir, force=force_int8)
-    ver = q.report["verification"]
-    speed = q.report["speedup_vs_torch"].get("onnx-int8", {})
-    return {
-        "onnx_dir": q.report["onnx_dir"],
-        "int8_kept": q.int8_kept,
-        "int8_f1_drop": ver["int8_f1_drop"],
-        "int8_speedup_b1": speed.get("1"),
-    }, q.gate_failures

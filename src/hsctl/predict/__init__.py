@@ -1,26 +1,29 @@
-"""``predict``: score a CSV, JSONL or Parquet file, or lines on stdin, in batches.
+"""``predict``: score a CSV, JSONL or Parquet file, or lines on stdin, in chunks.
 
-The output keeps every input column and adds ``hate_probability`` and ``label``;
-rows that cannot be scored (no text) keep empty results and an ``error`` column
-and are counted, never silently skipped.
+The output keeps every input column and adds ``hate_probability``, ``label`` and
+``error``; rows that cannot be scored (no text) keep empty results, ``error =
+"empty text"``, and are counted, never silently skipped. The local engine
+streams (memory flat in the input size) and resumes interrupted runs; the Ray
+and Spark engines (:mod:`hsctl.predict.engines`) call the same batch function,
+:func:`hsctl.predict.batch.score_frame`.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hsctl.core.tables import TABLE_SUFFIXES, read_table, table_format
+from hsctl.core.tables import TABLE_SUFFIXES, table_format
 from hsctl.errors import ConfigError, DataError
+from hsctl.predict.batch import ERROR_COLUMN, TORCH_FREE_BACKENDS, ScoringSpec, result_columns, score_frame
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from hsctl.inference import Predictor
     from hsctl.settings import Settings
 
 STDIO = "-"
@@ -43,72 +46,29 @@ class PredictResult:
     elapsed_s: float
     rows_per_s: float
     warnings: list[str] = field(default_factory=list)
+    engine: str = "local"
+    chunks: int = 0
+    resumed_chunks: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return dict(self.__dict__)
 
 
-def _as_text(value: object) -> str:
-    """Cell value as text: numbers and other scalars are stringified, missing values are empty."""
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    try:
-        import pandas as pd
+@dataclass(frozen=True)
+class ProgressEvent:
+    """How far a run is: rows written so far and, when known, the share of the input read."""
 
-        if pd.isna(value):
-            return ""
-    except (TypeError, ValueError):
-        pass
-    return str(value)
+    rows: int
+    chunks: int
+    fraction: float | None
 
 
-def read_input(source: str, text_column: str) -> pd.DataFrame:
-    """A file in any table format, or stdin lines (one text per line) for ``-``."""
-    import pandas as pd
+def default_output(source: str, engine: str = "local") -> str:
+    """``tweets.csv`` -> ``tweets.scored.csv``, ``my.data.csv.gz`` -> ``my.data.scored.csv.gz``; stdin -> stdout.
 
-    if source == STDIO:
-        lines = sys.stdin.read().splitlines()
-        return pd.DataFrame({text_column: lines})
-    frame = read_table(Path(source))
-    if text_column not in frame.columns:
-        found = ", ".join(map(str, frame.columns)) or "(none)"
-        raise DataError(f"{source}: missing column {text_column!r} (found: {found}); choose it with --text-column")
-    return frame
-
-
-def write_output(frame: pd.DataFrame, destination: str) -> None:
-    """Write by suffix (CSV, TSV, JSONL, JSON, Parquet; ``.gz`` and friends compress), or JSON lines on stdout.
-
-    Files are written to a temporary sibling and renamed, so a failure never
-    leaves a half-written output.
+    The ray and spark engines write a folder of Parquet files: ``tweets.scored.parquet/``.
     """
-    if destination == STDIO:
-        sys.stdout.write(frame.to_json(orient="records", lines=True, force_ascii=False))
-        sys.stdout.flush()
-        return
-    path = Path(destination)
-    fmt = table_format(path)
-    if fmt is None:
-        raise ConfigError(f"unsupported output type for {destination}: use .csv, .tsv, .jsonl, .json or .parquet")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")  # keeps the suffixes, so compression is inferred
-    try:
-        if fmt in ("csv", "tsv"):
-            frame.to_csv(tmp, index=False, sep="\t" if fmt == "tsv" else ",")
-        elif fmt in ("jsonl", "json"):
-            frame.to_json(tmp, orient="records", lines=fmt == "jsonl", force_ascii=False)
-        else:
-            frame.to_parquet(tmp, index=False)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def default_output(source: str) -> str:
-    """``tweets.csv`` -> ``tweets.scored.csv``, ``my.data.csv.gz`` -> ``my.data.scored.csv.gz``; stdin -> stdout."""
     if source == STDIO:
         return STDIO
     path = Path(source)
@@ -116,7 +76,67 @@ def default_output(source: str) -> str:
     start = next((i for i, s in enumerate(suffixes) if s.lower() in TABLE_SUFFIXES), len(suffixes))
     tail = "".join(suffixes[start:])
     stem = path.name[: len(path.name) - len(tail)] if tail else path.name
+    if engine != "local":
+        return str(path.with_name(f"{stem}.scored.parquet"))
     return str(path.with_name(f"{stem}.scored{tail}"))
+
+
+def scoring_spec(settings: Settings, model_dir: Path, backend: str, target_prior: float | None) -> ScoringSpec:
+    """The picklable description of the scorer that workers rebuild (settings, not flags, decide it)."""
+    return ScoringSpec(
+        model_dir=str(Path(model_dir).resolve()),
+        backend=backend,
+        text_column=settings.data.text_column,
+        batch_size=settings.inference.batch_size,
+        threads=settings.inference.threads,
+        target_prior=target_prior,
+        normalize=tuple(settings.data.normalize.model_dump().items()),
+    )
+
+
+@dataclass
+class Tally:
+    """Running totals across chunks (also restored from the manifest of a resumed run, or counted by engines)."""
+
+    rows: int = 0
+    scored: int = 0
+    bad: int = 0
+    bad_numbers: list[int] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, summary: dict[str, Any]) -> None:
+        self.rows += int(summary["rows"])
+        self.scored += int(summary["scored"])
+        self.bad += int(summary["bad"])
+        self.bad_numbers.extend(summary["bad_numbers"][: max(0, 100 - len(self.bad_numbers))])
+        for name, n in summary["label_counts"].items():
+            self.counts[name] = self.counts.get(name, 0) + int(n)
+
+
+def _chunk_summary(scored: pd.DataFrame, first_row: int, label_column: str) -> dict[str, Any]:
+    errors = scored[ERROR_COLUMN].notna().to_numpy()
+    bad_numbers = [first_row + int(i) for i in errors.nonzero()[0][:100]]
+    counts = scored[label_column].value_counts().to_dict()
+    return {
+        "rows": len(scored),
+        "scored": int((~errors).sum()),
+        "bad": int(errors.sum()),
+        "bad_numbers": bad_numbers,
+        "label_counts": {str(k): int(v) for k, v in counts.items()},
+    }
+
+
+def _check_paths(source: str, destination: str, engine: str) -> None:
+    if engine != "local":  # the engines also read folders and URLs (hsctl.predict.engines.input_format)
+        if source == STDIO or destination == STDIO:
+            raise ConfigError(f"the {engine} engine reads and writes files: give an input file and an output folder")
+        if table_format(Path(source)) == "json":
+            raise ConfigError(f"the {engine} engine reads CSV, TSV, JSON lines or Parquet, not a JSON array")
+        return
+    if source != STDIO and table_format(Path(source)) is None:
+        raise DataError(f"unsupported input type for {source}: use .csv, .tsv, .jsonl, .json, .parquet or '-'")
+    if destination != STDIO and table_format(Path(destination)) is None:
+        raise ConfigError(f"unsupported output type for {destination}: use .csv, .tsv, .jsonl, .json or .parquet")
 
 
 def predict_file(
@@ -125,68 +145,148 @@ def predict_file(
     *,
     output: str | None = None,
     model: str | Path | None = None,
-    backend: str = "torch",
+    backend: str | None = None,
     target_prior: float | None = None,
-    on_start: Callable[[int], None] | None = None,
-    on_batch: Callable[[int], None] | None = None,
+    on_progress: Callable[[ProgressEvent], None] | None = None,
 ) -> PredictResult:
-    """Score ``source`` and write the result to ``output`` (default: beside the input)."""
-    import numpy as np
-    import pandas as pd
+    """Score ``source`` and write ``output`` (default: beside the input) with the engine of ``predict.engine``.
 
-    from hsctl.inference import predictor_for
-    from hsctl.preprocess.normalize import normalize_text
+    ``model`` and ``backend`` override ``predict.model`` and ``predict.backend``.
+    """
+    from hsctl.models import resolve_model_dir
 
     started = time.perf_counter()
-    if source != STDIO and table_format(Path(source)) is None:
-        raise DataError(f"unsupported input type for {source}: use .csv, .tsv, .jsonl, .json, .parquet or '-'")
-    destination = output or default_output(source)
-    if destination != STDIO and table_format(Path(destination)) is None:
-        raise ConfigError(f"unsupported output type for {destination}: use .csv, .tsv, .jsonl, .json or .parquet")
+    cfg = settings.predict
+    engine, backend = cfg.engine, backend or cfg.backend
+    destination = output or default_output(source, engine)
+    _check_paths(source, destination, engine)
+    if engine != "local" and backend not in TORCH_FREE_BACKENDS:
+        raise ConfigError(f"the {engine} engine runs torch-free: use --backend onnx or onnx-int8")
+    model_dir = resolve_model_dir(settings.paths.models_dir, model or cfg.model)
+    if engine != "local":
+        from hsctl.predict.engines import run_engine
+
+        spec = scoring_spec(settings, model_dir, backend, target_prior)
+        return run_engine(settings, spec, source, destination, started=started)
+    from hsctl.inference import load_predictor
+
+    predictor = load_predictor(
+        model_dir,
+        backend,
+        batch_size=settings.inference.batch_size,
+        target_prior=target_prior,
+        threads=settings.inference.threads,
+        normalize=settings.data.normalize,
+    )
+    return _stream(settings, predictor, source, destination, backend, started, on_progress)
+
+
+def _stream(
+    settings: Settings,
+    predictor: Predictor,
+    source: str,
+    destination: str,
+    backend: str,
+    started: float,
+    on_progress: Callable[[ProgressEvent], None] | None,
+) -> PredictResult:
+    """The local engine: read a chunk, score it, write it as a part; resume from the manifest when it matches."""
+    from hsctl.predict.stream import ChunkReader, PartWriter, input_fingerprint, write_stdout
+
+    cfg = settings.predict
     text_column = settings.data.text_column
-    predictor = predictor_for(settings, model, backend, target_prior=target_prior)
-    frame = read_input(source, text_column)
-    raw = frame[text_column]
-    cleaned = [normalize_text(_as_text(t), settings.data.normalize) for t in raw.tolist()]
-    good = np.array([bool(t) for t in cleaned], dtype=bool)
-    if on_start is not None:
-        on_start(int(good.sum()))
-    probs = np.full(len(frame), np.nan)
-    if good.any():
-        probs[good] = predictor.predict_proba([t for t, ok in zip(cleaned, good, strict=True) if ok], on_batch=on_batch)
+    reader = ChunkReader(source, text_column, cfg.chunk_rows)
+    writer: PartWriter | None = None
+    tally, warnings, resumed, chunks = Tally(), [], 0, 0
+    columns: tuple[str, str] | None = None
+    for chunk in reader:
+        if columns is None:
+            columns = result_columns(reader.columns or [])
+            if columns[0] != "hate_probability":
+                warnings.append(f"the input has a label column: predictions go to {columns[0]} and {columns[1]}")
+            if destination != STDIO:
+                key = {
+                    "input": input_fingerprint(source) if source != STDIO else {"stdin": True},
+                    "model": {"version": predictor.model_version, "backend": backend, "threshold": predictor.threshold},
+                    "options": {
+                        "chunk_rows": cfg.chunk_rows,
+                        "text_column": text_column,
+                        "target_prior": predictor.target_prior,
+                        "normalize": predictor.normalization.model_dump(),
+                        "output": str(Path(destination).resolve()),
+                    },
+                }
+                writer = PartWriter(Path(destination), key, resume=cfg.resume and source != STDIO)
+                if writer.resume_note:
+                    warnings.append(writer.resume_note)
+                for part in writer.parts:
+                    tally.add(part)
+                resumed = writer.done_chunks
+        if writer is not None and chunk.index < writer.done_chunks:
+            continue  # written by the interrupted run
+        scored = score_frame(predictor, chunk.frame, text_column, prob_column=columns[0], label_column=columns[1])
+        summary = _chunk_summary(scored, chunk.first_row, columns[1])
+        if writer is not None:
+            writer.write(chunk.index, scored, summary)
+        else:
+            write_stdout(scored)
+        tally.add(summary)
+        chunks = chunk.index + 1
+        if on_progress is not None:
+            on_progress(ProgressEvent(rows=tally.rows, chunks=chunk.index + 1, fraction=chunk.fraction))
+    if writer is not None:
+        writer.finish()
     labels = predictor.info.labels
-    out = frame.copy()
-    prob_column, label_column = "hate_probability", "label"
-    warnings = []
-    if label_column in out.columns or prob_column in out.columns:
-        prob_column, label_column = "predicted_hate_probability", "predicted_label"
-        warnings.append(f"the input has a label column: predictions go to {prob_column} and {label_column}")
-    out[prob_column] = pd.array([None if np.isnan(p) else float(p) for p in probs], dtype="Float64")
-    out[label_column] = [
-        labels[int(p >= predictor.threshold)] if ok else None for p, ok in zip(probs, good, strict=True)
-    ]
-    bad_rows = [int(i) + 1 for i in np.flatnonzero(~good)]
-    if bad_rows:
-        out["error"] = [None if ok else "empty text" for ok in good]
-    write_output(out, destination)
-    elapsed = time.perf_counter() - started
-    counts = out[label_column].value_counts().to_dict()
-    if bad_rows:
-        shown = ", ".join(map(str, bad_rows[:MAX_BAD_ROWS_SHOWN])) + (
-            ", ..." if len(bad_rows) > MAX_BAD_ROWS_SHOWN else ""
-        )
-        warnings.append(f"{len(bad_rows)} row(s) have no text and were not scored (rows {shown})")
-    return PredictResult(
-        rows=len(frame),
-        scored=int(good.sum()),
-        bad_rows=len(bad_rows),
-        bad_row_numbers=bad_rows[:100],
-        label_counts={name: int(counts.get(name, 0)) for name in labels},
+    return summarise(
+        tally=tally,
+        labels=labels,
         output=destination,
         model_version=predictor.model_version,
         backend=backend,
         threshold=predictor.threshold,
-        elapsed_s=round(elapsed, 3),
-        rows_per_s=round(len(frame) / elapsed, 1) if elapsed > 0 else 0.0,
+        started=started,
         warnings=warnings,
+        engine="local",
+        chunks=max(chunks, resumed),
+        resumed=resumed,
+    )
+
+
+def summarise(
+    *,
+    tally: Tally,
+    labels: list[str],
+    output: str,
+    model_version: str,
+    backend: str,
+    threshold: float,
+    started: float,
+    warnings: list[str],
+    engine: str,
+    chunks: int,
+    resumed: int = 0,
+) -> PredictResult:
+    """The run summary; rows without text become one warning with the first row numbers."""
+    elapsed = time.perf_counter() - started
+    if tally.bad:
+        shown = ", ".join(map(str, tally.bad_numbers[:MAX_BAD_ROWS_SHOWN])) + (
+            ", ..." if tally.bad > MAX_BAD_ROWS_SHOWN else ""
+        )
+        warnings.append(f"{tally.bad} row(s) have no text and were not scored (rows {shown})")
+    return PredictResult(
+        rows=tally.rows,
+        scored=tally.scored,
+        bad_rows=tally.bad,
+        bad_row_numbers=tally.bad_numbers[:100],
+        label_counts={name: int(tally.counts.get(name, 0)) for name in labels},
+        output=output,
+        model_version=model_version,
+        backend=backend,
+        threshold=threshold,
+        elapsed_s=round(elapsed, 3),
+        rows_per_s=round(tally.rows / elapsed, 1) if elapsed > 0 else 0.0,
+        warnings=warnings,
+        engine=engine,
+        chunks=chunks,
+        resumed_chunks=resumed,
     )

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hsctl.core.io import atomic_dir, read_json, sha256_file, utc_now, write_json
+from hsctl.core.processed import PLOT, STATS
+from hsctl.core.text import normalize_text
 from hsctl.errors import DataError
 from hsctl.fetch import MANIFEST as FETCH_MANIFEST
 from hsctl.fetch.sources import CATEGORY, LABEL, TEXT
-from hsctl.preprocess.normalize import normalize_text
 from hsctl.preprocess.report import plot_label_distribution, split_stats
 from hsctl.preprocess.split import make_splits
 from hsctl.preprocess.validate import as_label_id, require_columns, validate_labels
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
 
     from hsctl.settings import DataSettings
 
-STATS = "stats.json"
-PLOT = "label_distribution.png"
 # When a text occurs in several splits, keep the copy in the evaluation split.
 _SPLIT_PRIORITY = {"test": 0, "validation": 1, "train": 2}
 

@@ -42,12 +42,11 @@ class QuantizeResult:
 
 def validation_texts(settings: Settings) -> tuple[list[str], list[int]]:
     """Texts and labels of the preprocessed validation split (the data the threshold was chosen on)."""
-    import datasets
+    from hsctl.core.processed import load_processed
 
-    processed = settings.paths.processed_dir
-    if not (processed / "dataset_dict.json").is_file():
-        raise DataError(f"quantize verifies on the validation split: no preprocessed data at {processed}")
-    split = datasets.load_from_disk(str(processed))["validation"]
+    split = load_processed(settings.paths.processed_dir, ("validation",), hint="(quantize verifies on it)")[
+        "validation"
+    ]
     return list(split["text"]), [int(y) for y in split["label"]]
 
 

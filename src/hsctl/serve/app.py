@@ -2,7 +2,8 @@
 
 Endpoints: ``POST /predict``, the Open Inference Protocol v2 (``/v2``,
 ``/v2/health/{live,ready}``, ``/v2/models/{name}[/ready]``,
-``POST /v2/models/{name}/infer`` with the binary tensor data extension),
+``POST /v2/models/{name}[/versions/{version}]/infer`` with the binary tensor data
+extension, gzip or deflate request bodies),
 ``GET /metrics``, ``/docs`` and ``/redoc`` (offline) and a page at ``/``.
 """
 
@@ -19,7 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -28,7 +29,7 @@ from hsctl.__about__ import __version__
 from hsctl.serve.batching import MicroBatcher
 from hsctl.serve.docs import add_docs_routes
 from hsctl.serve.errors import ApiError, CatchAll, RequestError, install_error_handlers
-from hsctl.serve.gateway import INFER, PREDICT, Gateway
+from hsctl.serve.gateway import INFER, INFER_VERSIONED, PREDICT, Gateway
 from hsctl.serve.metrics import ServerMetrics
 from hsctl.serve.model import ServedModel
 from hsctl.serve.page import render_page
@@ -50,6 +51,9 @@ from hsctl.serve.schemas import (
 from hsctl.serve.texts import prepare_texts
 from hsctl.serve.v2 import BINARY_SCOPE_KEY, EXTENSIONS, check_outputs, infer_response, input_texts
 from hsctl.settings import Settings
+
+if TYPE_CHECKING:
+    from hsctl.inference import Prediction as Decision
 
 __all__ = ["InferRequest", "PredictRequest", "ServerState", "app_from_env", "create_app"]
 
@@ -112,6 +116,7 @@ def create_app(settings: Settings, model_dir: Path | None = None, *, own_process
             batch_size=cfg.model_batch_size,
             threads=cfg.threads,
             onnx_spinning=cfg.onnx_spinning,
+            normalize=settings.data.normalize,
         ),
         metrics=ServerMetrics(),
     )
@@ -224,7 +229,7 @@ def _install_openapi(app: FastAPI, state: ServerState) -> None:
                 responses = operation.get("responses", {})
                 if "HTTPValidationError" in json.dumps(responses.get("422", {})):
                     responses.pop("422")
-                protected = path in (PREDICT, INFER) or cfg.protect_health
+                protected = path in (PREDICT, INFER, INFER_VERSIONED) or cfg.protect_health
                 if cfg.api_key is not None and protected:
                     operation["security"] = [{name: []} for name in API_KEY_SCHEMES]
         app.openapi_schema = schema
@@ -255,24 +260,23 @@ def _ready(state: ServerState) -> MicroBatcher:
     return state.batcher
 
 
-async def _score(state: ServerState, texts: list[Any], endpoint: str, rid: str) -> list[float]:
-    """Check and normalise the texts, score them in the micro-batcher, count and log them."""
+async def _score(state: ServerState, texts: list[Any], endpoint: str, rid: str) -> list[Decision]:
+    """Check and normalise the texts, score them in the micro-batcher, count and log the decisions."""
     cfg = state.settings.serve
     started = time.perf_counter()
     batcher = _ready(state)
     sent, cleaned = prepare_texts(
-        texts, max_items=cfg.max_batch_items, max_chars=cfg.max_text_chars, normalize=state.settings.data.normalize
+        texts, max_items=cfg.max_batch_items, max_chars=cfg.max_text_chars, normalize=state.model.normalize
     )
     probs = await batcher.submit(cleaned, timeout=cfg.request_timeout_s)
     latency_ms = round((time.perf_counter() - started) * 1000, 3)
-    threshold, labels = state.model.threshold, state.model.labels
-    decided = [labels[int(p >= threshold)] for p in probs]
-    for label in decided:
-        state.metrics.predictions.labels(label).inc()
+    decided = state.model.decide(probs)
+    for d in decided:
+        state.metrics.predictions.labels(d.label).inc()
     log = state.log
     if log is not None:  # every answered text is logged, or counted as dropped by the log
-        version, mode, stamp = state.model.version, cfg.log_text, now_iso()
-        for i, (text, p, label) in enumerate(zip(sent, probs, decided, strict=True)):
+        version, mode, stamp, threshold = state.model.version, cfg.log_text, now_iso(), state.model.threshold
+        for i, (text, d) in enumerate(zip(sent, decided, strict=True)):
             log.write(
                 {
                     "time": stamp,
@@ -280,144 +284,165 @@ async def _score(state: ServerState, texts: list[Any], endpoint: str, rid: str) 
                     "index": i,
                     "endpoint": endpoint,
                     **text_field(text, mode),
-                    "hate_probability": round(p, 6),
-                    "label": label,
+                    "hate_probability": round(d.hate_probability, 6),
+                    "label": d.label,
                     "threshold": threshold,
                     "model_version": version,
                     "latency_ms": latency_ms,
                 }
             )
-    return probs
+    return decided
+
+
+@dataclass(frozen=True)
+class _Auth:
+    """The dependencies and documented 401s of the routes, as the API key settings make them."""
+
+    predict: list[Any]
+    health: list[Any]
+    predict_errors: tuple[int, ...]
+    health_errors: tuple[int, ...]
+
+
+def _auth(state: ServerState) -> _Auth:
+    cfg = state.settings.serve
+    key_set = cfg.api_key is not None
+    protect = key_set and cfg.protect_health
+    return _Auth(
+        # No key, no dependency: FastAPI resolves nothing extra per request.
+        predict=[Depends(_require_key(state))] if key_set else [],
+        health=[Depends(_require_key(state, health=True))] if protect else [],
+        predict_errors=(401,) if key_set else (),
+        health_errors=(401,) if protect else (),
+    )
 
 
 def _add_routes(app: FastAPI, state: ServerState) -> None:
-    cfg = state.settings.serve
-    # No key, no dependency: FastAPI resolves nothing extra per request.
-    predict_auth = [Depends(_require_key(state))] if cfg.api_key is not None else []
-    health_auth = [Depends(_require_key(state, health=True))] if cfg.api_key and cfg.protect_health else []
-    name = cfg.model_name
-    key_set = cfg.api_key is not None
-    auth_errors = (401,) if key_set else ()
-    health_errors = (401,) if key_set and cfg.protect_health else ()
+    auth = _auth(state)
+    _add_predict_route(app, state, auth)
+    _add_v2_routes(app, state, auth)
+    _add_health_routes(app, state, auth)
 
-    def prediction(p: float) -> dict[str, Any]:
-        label_id = int(p >= state.model.threshold)
-        return {
-            "label": state.model.labels[label_id],
-            "label_id": label_id,
-            "hate_probability": p,
-            "threshold": state.model.threshold,
-            "model_version": state.model.version,
-        }
+
+def _add_predict_route(app: FastAPI, state: ServerState, auth: _Auth) -> None:
+    def prediction(d: Decision) -> dict[str, Any]:
+        return {**d.to_dict(), "threshold": state.model.threshold, "model_version": state.model.version}
 
     @app.post(
         PREDICT,
-        dependencies=predict_auth,
+        dependencies=auth.predict,
         tags=["predict"],
         response_model=None,
         responses={
             200: {
                 "model": Prediction | Predictions,
                 "description": "A prediction for `text`, or the predictions for `texts` in order.",
-                "headers": {
-                    REQUEST_ID_HEADER: {
-                        "description": REQUEST_ID_DOC,
-                        "schema": {"type": "string"},
-                    }
-                },
+                "headers": {REQUEST_ID_HEADER: {"description": REQUEST_ID_DOC, "schema": {"type": "string"}}},
             },
-            **error_responses(400, *auth_errors, 413, 422, 500, 503),
+            **error_responses(400, *auth.predict_errors, 413, 415, 422, 500, 503),
         },
     )
     async def predict(body: PredictRequest, request: Request) -> JSONResponse:
         """Classify one text (`text`) or several (`texts`)."""
         texts = [body.text] if body.text is not None else list(body.texts or [])
         rid = request_id(request)
-        probs = await _score(state, texts, PREDICT, rid)
+        decided = await _score(state, texts, PREDICT, rid)
         headers = {REQUEST_ID_HEADER: rid}
         if body.text is not None:
-            return JSONResponse(prediction(probs[0]), headers=headers)
+            return JSONResponse(prediction(decided[0]), headers=headers)
         return JSONResponse(
             {
-                "predictions": [prediction(p) for p in probs],
+                "predictions": [prediction(d) for d in decided],
                 "threshold": state.model.threshold,
                 "model_version": state.model.version,
             },
             headers=headers,
         )
 
-    def check_name(model_name: str) -> None:
+
+INFER_DOC: dict[str, Any] = {
+    "model": InferResponse,
+    "description": "The outputs as JSON; with binary outputs asked for, the JSON part (whose length "
+    "is in `Inference-Header-Content-Length`) followed by the binary tensor data.",
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    "headers": {
+        "Inference-Header-Content-Length": {
+            "description": "Length of the JSON part, when binary outputs follow it.",
+            "schema": {"type": "integer"},
+        },
+        REQUEST_ID_HEADER: {"description": REQUEST_ID_DOC, "schema": {"type": "string"}},
+    },
+}
+INFER_EXTRA: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "Inference-Header-Content-Length",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 0},
+            "description": "Binary tensor data extension: the body is this many bytes of JSON, then the "
+            "binary data of the inputs that give `parameters.binary_data_size`.",
+        }
+    ],
+    "requestBody": {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+}
+
+
+def _add_v2_routes(app: FastAPI, state: ServerState, auth: _Auth) -> None:
+    name = state.settings.serve.model_name
+
+    def check_model(model_name: str, model_version: str | None = None) -> None:
         if model_name != name:
             raise RequestError("not_found", f"unknown model {model_name!r}; this server serves {name!r}")
+        if model_version is not None and model_version != state.model.version:
+            served = state.model.version
+            raise RequestError(
+                "not_found", f"unknown version {model_version!r} of {name!r}; this server serves {served!r}"
+            )
 
-    @app.post(
-        INFER,
-        dependencies=predict_auth,
-        tags=["v2"],
-        response_model=None,
-        responses={
-            200: {
-                "model": InferResponse,
-                "description": "The outputs as JSON; with binary outputs asked for, the JSON part (whose length "
-                "is in `Inference-Header-Content-Length`) followed by the binary tensor data.",
-                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
-                "headers": {
-                    "Inference-Header-Content-Length": {
-                        "description": "Length of the JSON part, when binary outputs follow it.",
-                        "schema": {"type": "integer"},
-                    },
-                    REQUEST_ID_HEADER: {
-                        "description": REQUEST_ID_DOC,
-                        "schema": {"type": "string"},
-                    },
-                },
-            },
-            **error_responses(400, *auth_errors, 404, 413, 422, 500, 503),
-        },
-        openapi_extra={
-            "parameters": [
-                {
-                    "name": "Inference-Header-Content-Length",
-                    "in": "header",
-                    "required": False,
-                    "schema": {"type": "integer", "minimum": 0},
-                    "description": "Binary tensor data extension: the body is this many bytes of JSON, then the "
-                    "binary data of the inputs that give `parameters.binary_data_size`.",
-                }
-            ],
-            "requestBody": {
-                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
-            },
-        },
-    )
-    async def infer(model_name: str, body: InferRequest, request: Request) -> Response:
-        """Open Inference Protocol: one BYTES input tensor of texts, as JSON or binary data."""
-        check_name(model_name)
+    async def infer_any(model_name: str, version: str | None, body: InferRequest, request: Request) -> Response:
+        check_model(model_name, version)
         check_outputs(body)
         texts = input_texts(body, request.scope.get(BINARY_SCOPE_KEY, b""))
         rid = request_id(request)
-        probs = await _score(state, texts, INFER, rid)
-        threshold, labels = state.model.threshold, state.model.labels
+        decided = await _score(state, texts, INFER, rid)
         return infer_response(
             body,
             model_name=name,
             model_version=state.model.version,
-            threshold=threshold,
-            labels=[labels[int(p >= threshold)] for p in probs],
-            probs=probs,
+            threshold=state.model.threshold,
+            labels=[d.label for d in decided],
+            probs=[d.hate_probability for d in decided],
             headers={REQUEST_ID_HEADER: rid},
         )
 
-    @app.get(
-        "/v2/models/{model_name}",
-        dependencies=health_auth,
+    infer_errors = error_responses(400, *auth.predict_errors, 404, 413, 415, 422, 500, 503)
+
+    @app.post(
+        INFER,
+        dependencies=auth.predict,
         tags=["v2"],
-        response_model=ModelMetadata,
-        responses=error_responses(*health_errors, 404, 503),
+        response_model=None,
+        responses={200: INFER_DOC, **infer_errors},
+        openapi_extra=INFER_EXTRA,
     )
-    async def model_metadata(model_name: str) -> JSONResponse:
-        """Model metadata (v2)."""
-        check_name(model_name)
+    async def infer(model_name: str, body: InferRequest, request: Request) -> Response:
+        """Open Inference Protocol: one BYTES input tensor of texts, as JSON or binary data."""
+        return await infer_any(model_name, None, body, request)
+
+    @app.post(
+        INFER_VERSIONED,
+        dependencies=auth.predict,
+        tags=["v2"],
+        response_model=None,
+        responses={200: INFER_DOC, **infer_errors},
+        openapi_extra=INFER_EXTRA,
+    )
+    async def infer_version(model_name: str, model_version: str, body: InferRequest, request: Request) -> Response:
+        """As `/v2/models/{model_name}/infer`, for the one version served (404 for any other)."""
+        return await infer_any(model_name, model_version, body, request)
+
+    def metadata() -> JSONResponse:
         _ready(state)
         return JSONResponse(
             {
@@ -437,36 +462,59 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
             }
         )
 
-    @app.get(
-        "/v2/models/{model_name}/ready",
-        dependencies=health_auth,
-        tags=["v2"],
-        response_model=ModelReady,
-        responses=error_responses(*health_errors, 404, 503),
-    )
+    lookup: dict[str, Any] = {
+        "dependencies": auth.health,
+        "tags": ["v2"],
+        "responses": error_responses(*auth.health_errors, 404, 503),
+    }
+
+    @app.get("/v2/models/{model_name}", response_model=ModelMetadata, **lookup)
+    async def model_metadata(model_name: str) -> JSONResponse:
+        """Model metadata (v2)."""
+        check_model(model_name)
+        return metadata()
+
+    @app.get("/v2/models/{model_name}/versions/{model_version}", response_model=ModelMetadata, **lookup)
+    async def model_version_metadata(model_name: str, model_version: str) -> JSONResponse:
+        """Model metadata (v2) of the version served."""
+        check_model(model_name, model_version)
+        return metadata()
+
+    @app.get("/v2/models/{model_name}/ready", response_model=ModelReady, **lookup)
     async def model_ready(model_name: str) -> JSONResponse:
         """Model readiness (v2)."""
-        check_name(model_name)
+        check_model(model_name)
+        _ready(state)
+        return JSONResponse({"name": name, "ready": True})
+
+    @app.get("/v2/models/{model_name}/versions/{model_version}/ready", response_model=ModelReady, **lookup)
+    async def model_version_ready(model_name: str, model_version: str) -> JSONResponse:
+        """Readiness (v2) of the version served."""
+        check_model(model_name, model_version)
         _ready(state)
         return JSONResponse({"name": name, "ready": True})
 
     @app.get(
         "/v2",
-        dependencies=health_auth,
+        dependencies=auth.health,
         tags=["v2"],
         response_model=ServerMetadata,
-        responses=error_responses(*health_errors),
+        responses=error_responses(*auth.health_errors),
     )
     async def server_metadata() -> JSONResponse:
         """Server metadata (v2), with the supported protocol extensions."""
         return JSONResponse({"name": "hsctl", "version": __version__, "extensions": EXTENSIONS})
 
+
+def _add_health_routes(app: FastAPI, state: ServerState, auth: _Auth) -> None:
+    cfg = state.settings.serve
+
     @app.get(
         "/v2/health/live",
-        dependencies=health_auth,
+        dependencies=auth.health,
         tags=["health"],
         response_model=Live,
-        responses=error_responses(*health_errors),
+        responses=error_responses(*auth.health_errors),
     )
     async def live() -> JSONResponse:
         """The process is up."""
@@ -474,7 +522,7 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
 
     @app.get(
         "/v2/health/ready",
-        dependencies=health_auth,
+        dependencies=auth.health,
         tags=["health"],
         response_model=Ready,
         responses={
@@ -483,7 +531,7 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
                 "description": "Not ready: the model is loading, or the prediction-log writer "
                 "has stopped (`reason` says which).",
             },
-            **error_responses(*health_errors),
+            **error_responses(*auth.health_errors),
         },
     )
     async def ready() -> JSONResponse:
@@ -495,7 +543,7 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
 
     @app.get(
         "/metrics",
-        dependencies=health_auth,
+        dependencies=auth.health,
         tags=["health"],
         response_class=PlainTextResponse,
         responses={
@@ -503,7 +551,7 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
                 "description": "Prometheus text exposition format.",
                 "content": {"text/plain": {"schema": {"type": "string"}}},
             },
-            **error_responses(*health_errors),
+            **error_responses(*auth.health_errors),
         },
     )
     async def metrics() -> Response:
@@ -524,22 +572,6 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
                 cfg.api_key is not None,
             )
         )
-
-
-SETTINGS_FILE_ENV = "HSCTL_SERVE_SETTINGS_FILE"
-
-
-def dump_settings_for_workers(settings: Settings, path: str) -> None:
-    """Write the effective settings (secrets included, file mode 0600) for worker processes."""
-    import json
-    import os
-
-    data = settings.model_dump(mode="json")
-    if settings.serve.api_key is not None:
-        data["serve"]["api_key"] = settings.serve.api_key.get_secret_value()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh)
 
 
 def configure_server_logging() -> None:
@@ -566,6 +598,7 @@ def app_from_env() -> FastAPI:
     import json
     import os
 
+    from hsctl.serve.launch import SETTINGS_FILE_ENV
     from hsctl.settings import load_settings
 
     configure_server_logging()

@@ -27,6 +27,8 @@ logger = logging.getLogger("hsctl.serve")
 STATUS_BY_KIND = {
     "invalid_json": 400,
     "invalid_binary": 400,
+    "invalid_encoding": 400,
+    "unsupported_encoding": 415,
     "not_found": 404,
     "body_too_large": 413,
     "too_many_texts": 413,

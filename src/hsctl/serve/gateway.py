@@ -36,6 +36,7 @@ ASGIApp = Callable[
 ]
 PREDICT = "/predict"
 INFER = "/v2/models/{model_name}/infer"
+INFER_VERSIONED = "/v2/models/{model_name}/versions/{model_version}/infer"
 CLIENT_CLOSED = 499
 _HEADER = HEADER.encode()
 
@@ -44,8 +45,12 @@ def prediction_endpoint(path: str) -> str | None:
     """The route template of a prediction path, without routing; None for any other path."""
     if path == PREDICT:
         return PREDICT
-    if path.startswith("/v2/models/") and path.endswith("/infer") and path.count("/") == 4:
-        return INFER
+    if path.startswith("/v2/models/") and path.endswith("/infer"):
+        parts = path.split("/")  # "", "v2", "models", name, ["versions", version,] "infer"
+        if len(parts) == 5:
+            return INFER
+        if len(parts) == 7 and parts[4] == "versions":
+            return INFER_VERSIONED
     return None
 
 
@@ -96,8 +101,16 @@ class Gateway:
             if body is None:
                 return
             headers = scope.get("headers") or []
+            encoding = next((v for k, v in headers if k == b"content-encoding"), b"identity")
+            if encoding.strip().lower() not in (b"", b"identity"):
+                try:
+                    body = decode_body(body, encoding, self.max_bytes)
+                except RequestError as exc:
+                    await send_error(capture, exc.status, exc.kind, exc.message)
+                    return
+                headers = [h for h in headers if h[0] not in (b"content-encoding", b"content-length")]
             binary_header = next((v for k, v in headers if k == _HEADER), None)
-            if binary_header is not None and endpoint == INFER:
+            if binary_header is not None and endpoint in (INFER, INFER_VERSIONED):
                 try:
                     body, scope[BINARY_SCOPE_KEY] = split_body(body, binary_header)
                 except RequestError as exc:
@@ -153,6 +166,35 @@ class Gateway:
             await send_error(send, 413, "body_too_large", too_large)
             return None
         return bytes(buffer)
+
+
+def decode_body(body: bytes, encoding: bytes, max_bytes: int) -> bytes:
+    """A gzip- or deflate-encoded body, decompressed; never more than ``max_bytes`` are inflated.
+
+    Decompression stops one byte past the limit, so a small "zip bomb" costs no more
+    memory than an honest body at the limit (413 then). Tritonclient and KServe's
+    client send gzip or deflate when asked (``request_compression_algorithm``).
+    """
+    import zlib
+
+    name = encoding.strip().lower()
+    if name in (b"gzip", b"x-gzip"):
+        wbits = 16 + zlib.MAX_WBITS
+    elif name == b"deflate":
+        wbits = zlib.MAX_WBITS  # zlib-wrapped, as HTTP's "deflate" means
+    else:
+        shown = name.decode("latin-1")[:40]
+        raise RequestError("unsupported_encoding", f"Content-Encoding {shown!r} is not supported (gzip, deflate)")
+    inflater = zlib.decompressobj(wbits)
+    try:
+        out = inflater.decompress(body, max_bytes + 1)
+    except zlib.error as exc:
+        raise RequestError("invalid_encoding", f"the body is not valid {name.decode()} data ({exc})") from None
+    if len(out) > max_bytes or inflater.unconsumed_tail:
+        raise RequestError("body_too_large", f"request body over {max_bytes} bytes once decompressed")
+    if not inflater.eof:
+        raise RequestError("invalid_encoding", f"the body is truncated {name.decode()} data")
+    return out
 
 
 def _replay(body: bytes, receive: Any) -> Callable[[], Awaitable[dict[str, Any]]]:

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 from hsctl.errors import ConfigError
 
 if TYPE_CHECKING:
-    from hsctl.inference import Predictor
+    from hsctl.inference import Prediction, Predictor
+    from hsctl.settings import NormalizeSettings
 
 PROBE_TEXT = "warm up"
 WARMUP_TEXT = "a warm-up text about as long as a short tweet, to measure the model time per text"
@@ -35,6 +36,7 @@ class ServedModel:
         batch_size: int,
         threads: int | None,
         onnx_spinning: bool = True,
+        normalize: NormalizeSettings | None = None,
     ) -> None:
         if backend not in {"torch", "onnx", "onnx-int8", "onnx-auto"}:
             raise ConfigError(f"unknown backend {backend!r}")
@@ -44,6 +46,7 @@ class ServedModel:
         self.batch_size = batch_size
         self.threads = threads
         self.onnx_spinning = onnx_spinning
+        self.fallback_normalize = normalize
         self.predictor: Predictor | None = None
         self.warmup_batches: list[tuple[int, float]] = []
 
@@ -63,7 +66,9 @@ class ServedModel:
         from hsctl.inference import load_predictor
 
         backend = resolve_backend(self.model_dir, self.requested_backend)
-        predictor = load_predictor(self.model_dir, backend, batch_size=self.batch_size, threads=self.threads)
+        predictor = load_predictor(
+            self.model_dir, backend, batch_size=self.batch_size, threads=self.threads, normalize=self.fallback_normalize
+        )
         if backend.startswith("onnx") and not self.onnx_spinning:
             _stop_spinning(predictor, self.threads)
         predictor.predict_proba([PROBE_TEXT])  # first-run allocations happen now, not on a request
@@ -90,6 +95,14 @@ class ServedModel:
     def predict_proba(self, texts: list[str]) -> Any:
         """P(hate) per text (runs on the inference thread)."""
         return self._require().predict_proba(texts)
+
+    def normalize(self, text: str) -> str:
+        """``text`` normalised as the model's training data was."""
+        return self._require().normalize(text)
+
+    def decide(self, probabilities: list[float]) -> list[Prediction]:
+        """The model's decision for each probability."""
+        return self._require().decide(probabilities)
 
     @property
     def backend(self) -> str:

@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from hsctl.core.layout import Layout
 from hsctl.serve.ratelog import RateLimitedLog
 
 _STOP = object()
@@ -245,4 +246,4 @@ def now_iso() -> str:
 
 def default_log_dir(artifacts: Path) -> str:
     """Where the log goes when no URL is configured."""
-    return str(Path(artifacts) / "predictions")
+    return str(Layout(Path(artifacts)).predictions_dir)

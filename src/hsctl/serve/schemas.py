@@ -187,10 +187,11 @@ class Ready(BaseModel):
 
 
 ERROR_DESCRIPTIONS = {
-    400: "The body is not valid JSON, or its binary tensor data is malformed.",
+    400: "The body is not valid JSON, its binary tensor data is malformed, or its gzip/deflate encoding is corrupt.",
     401: "An API key is set and the request has none or a wrong one (`WWW-Authenticate: Bearer`).",
-    404: "An unknown model name.",
-    413: "The body, the number of texts or a text is over its limit.",
+    404: "An unknown model name or version.",
+    413: "The body (after decompression), the number of texts or a text is over its limit.",
+    415: "A `Content-Encoding` other than gzip, deflate or identity.",
     422: "An invalid request, or a text that cannot be scored (invalid Unicode, empty, failed in the model); "
     "the message names the text.",
     500: "An unexpected failure in the server (never caused by the request's content).",

@@ -11,11 +11,7 @@ after normalisation) happens here too, and names the item.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from hsctl.settings import NormalizeSettings
+from collections.abc import Callable, Sequence
 
 
 class TextsError(Exception):
@@ -59,17 +55,16 @@ def decode_utf8(data: bytes, index: int) -> str:
 
 
 def prepare_texts(
-    texts: Sequence[object], *, max_items: int, max_chars: int, normalize: NormalizeSettings
+    texts: Sequence[object], *, max_items: int, max_chars: int, normalize: Callable[[str], str]
 ) -> tuple[list[str], list[str]]:
     """Check every text, in order; return the texts as sent (BYTES decoded) and normalised.
 
     Raises :class:`TextError` for the first text that fails, :class:`TextsError`
     for the request as a whole (no texts, too many texts). Each text is checked
     in this order: UTF-8 (BYTES from a v2 binary tensor), type, length, valid
-    Unicode, empty after normalisation.
+    Unicode, empty after normalisation. ``normalize`` is the served model's own
+    (:meth:`hsctl.inference.Predictor.normalize`).
     """
-    from hsctl.preprocess.normalize import normalize_text
-
     if not texts:
         raise TextsError("invalid_request", "no texts given")
     if len(texts) > max_items:
@@ -85,7 +80,7 @@ def prepare_texts(
         if not text.isascii() and (problem := unicode_problem(text)) is not None:
             raise TextError(i, "invalid_text", f"text {i} is not valid Unicode ({problem}); it is not scored")
         try:
-            normalized = normalize_text(text, normalize)
+            normalized = normalize(text)
         except Exception as exc:  # a normaliser bug must fail this request only, and say which text
             raise TextError(i, "invalid_text", f"text {i} cannot be normalised ({type(exc).__name__})") from exc
         if not normalized:

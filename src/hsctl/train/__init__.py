@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hsctl.core.io import atomic_dir, read_json, sha256_file, utc_now, write_json
+from hsctl.core.layout import FETCH_MANIFEST, RUN_FILE
+from hsctl.core.processed import load_processed, processed_normalization
 from hsctl.errors import DataError, TrainingInterrupted
 from hsctl.models import MODEL_CARD, model_version, set_latest
 
@@ -28,11 +30,10 @@ if TYPE_CHECKING:
     from hsctl.train.base import BaseModelRef
     from hsctl.train.callbacks import TrainProgress
 
-RUN_FILE = "run.json"
 PRETRAINED_LR = 5e-5
 SCRATCH_LR = 1e-3
 
-__all__ = ["TrainResult", "TrainingInterrupted", "find_resumable", "load_processed", "train"]
+__all__ = ["TrainResult", "TrainingInterrupted", "find_resumable", "load_processed", "resume_command", "train"]
 
 
 @dataclass
@@ -55,6 +56,8 @@ class TrainResult:
     frozen_layers: int = 0
     functional_suite: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
+    tracking_run_dir: str | None = None  # the local wandb run folder (``wandb sync`` it when offline)
+    notes: list[str] = field(default_factory=list)  # information for the user, e.g. the wandb sync command
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -67,19 +70,6 @@ def default_run_name(model: str) -> str:
     """``<model basename>-<UTC timestamp>``, safe as a folder name."""
     base = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(model.rstrip("/")).name or "model")
     return f"{base}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
-
-
-def load_processed(processed_dir: Path) -> Any:
-    """The ``DatasetDict`` written by ``preprocess``, with train and validation splits."""
-    import datasets
-
-    if not (Path(processed_dir) / "dataset_dict.json").is_file():
-        raise DataError(f"no preprocessed data at {processed_dir}: run 'hsctl preprocess' first")
-    dataset = datasets.load_from_disk(str(processed_dir))
-    missing = [s for s in ("train", "validation") if s not in dataset]
-    if missing:
-        raise DataError(f"preprocessed data at {processed_dir} lacks split(s): {', '.join(missing)}")
-    return dataset
 
 
 def find_resumable(runs_dir: Path, run_name: str | None) -> Path:
@@ -260,19 +250,67 @@ def build_trainer(
 
 
 def train(settings: Settings, *, resume: bool = False, progress: TrainProgress | None = None) -> TrainResult:
-    """Fine-tune ``settings.train.model`` on the preprocessed data and write the model folder."""
+    """Fine-tune ``settings.train.model`` on the preprocessed data and write the model folder.
+
+    Ctrl-C at any point (training, final validation, calibration, packaging) raises
+    :class:`TrainingInterrupted` with the resume command, and leaves ``run.json`` at ``interrupted``.
+    """
+    run: dict[str, Any] = {}  # run_dir and run_name, once run.json exists
+    try:
+        return _train(settings, resume, progress, run)
+    except KeyboardInterrupt:
+        raise _interrupted(settings, run) from None
+
+
+def resume_command(settings: Settings, run_name: str) -> str:
+    """The command that continues an interrupted run."""
+    command = f"hsctl train --resume --run-name {run_name}"
+    if settings.paths.artifacts != Path("artifacts"):
+        artifacts = str(settings.paths.artifacts)
+        command += f' --artifacts "{artifacts}"' if " " in artifacts else f" --artifacts {artifacts}"
+    return command
+
+
+def _interrupted(settings: Settings, run: dict[str, Any]) -> TrainingInterrupted:
+    """Mark the run interrupted (unless its model was already written) and say how to go on."""
+    run_dir: Path | None = run.get("run_dir")
+    if run_dir is None:
+        return TrainingInterrupted("training interrupted before the run started: nothing was saved")
+    run_name = str(run["run_name"])
+    meta = read_json(run_dir / RUN_FILE) if (run_dir / RUN_FILE).is_file() else {}
+    if meta.get("status") == "completed":
+        return TrainingInterrupted(
+            f"interrupted after run {run_name} was complete: the model folder {meta.get('model_dir')} is written; "
+            "only the experiment-tracking upload was cut short"
+        )
+    checkpoint = _last_checkpoint(run_dir)
+    step = int(checkpoint.name.rsplit("-", 1)[-1]) if checkpoint else 0
+    _update_run(run_dir, status="interrupted", step=step)
+    if checkpoint is None:
+        return TrainingInterrupted(
+            f"training run {run_name} interrupted before its first checkpoint: nothing to resume",
+            hint="start it again with 'hsctl train'",
+        )
+    return TrainingInterrupted(
+        f"training run {run_name} interrupted; its last checkpoint is {checkpoint}",
+        hint=f"continue with: {resume_command(settings, run_name)}",
+    )
+
+
+def _train(settings: Settings, resume: bool, progress: TrainProgress | None, run: dict[str, Any]) -> TrainResult:
+    """The body of :func:`train`; ``run`` receives the run folder once ``run.json`` is written."""
     import numpy as np
     import torch
 
     from hsctl.train.decide import decide, fold_calibration
-    from hsctl.train.tracking import configure_wandb_env, log_final, plan_tracking, start_run
+    from hsctl.train.tracking import configure_wandb_env, log_final, plan_tracking, start_run, tracking_notes
 
     paths = settings.paths
-    runs_dir = paths.artifacts / "runs"
+    runs_dir = paths.layout.runs_dir
     cfg, run_name, resume_from = _plan_run(settings.train, runs_dir, resume)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    dataset = load_processed(paths.processed_dir)
+    dataset = load_processed(paths.processed_dir, ("train", "validation"))
     prepared = prepare(cfg, dataset, hub_timeout_s=settings.data.hub_timeout_s)
     plan = plan_tracking(settings.tracking)
     args = training_arguments(cfg, runs_dir / run_name / "checkpoints", prepared.learning_rate,
@@ -283,11 +321,12 @@ def train(settings: Settings, *, resume: bool = False, progress: TrainProgress |
     args.output_dir = str(run_dir / "checkpoints")
     main_process = args.process_index == 0
     if plan.enabled and main_process:
-        plan = start_run(plan, settings.tracking, paths.artifacts / "wandb", run_name, cfg.model_dump(mode="json"))
+        plan = start_run(plan, settings.tracking, paths.layout.tracking_dir, run_name, cfg.model_dump(mode="json"))
     elif plan.enabled:
-        configure_wandb_env(plan, settings.tracking, paths.artifacts / "wandb", run_name)
+        configure_wandb_env(plan, settings.tracking, paths.layout.tracking_dir, run_name)
     if main_process:
         _start_run_file(run_dir, run_name, cfg, resume_from)
+        run.update(run_dir=run_dir, run_name=run_name)
     trainer, interrupt = build_trainer(cfg, prepared, args, _categories(prepared.validation), progress=progress)
     started = time.perf_counter()
     with interrupt.installed():
@@ -299,7 +338,7 @@ def train(settings: Settings, *, resume: bool = False, progress: TrainProgress |
         raise TrainingInterrupted(
             f"training interrupted at step {interrupt.interrupted_at} of {trainer.state.max_steps}; "
             f"checkpoint saved in {run_dir / 'checkpoints'}",
-            hint="continue with 'hsctl train --resume'",
+            hint=f"continue with: {resume_command(settings, run_name)}",
         )
 
     validation = trainer.predict(prepared.tokenized["validation"])
@@ -325,6 +364,8 @@ def train(settings: Settings, *, resume: bool = False, progress: TrainProgress |
         target_prior=cfg.target_prior,
         frozen_layers=prepared.frozen_layers,
         warnings=[plan.reason] if plan.fell_back else [],
+        tracking_run_dir=str(plan.run_dir) if plan.run_dir else None,
+        notes=tracking_notes(plan),
     )
     if not main_process:
         return result
@@ -409,6 +450,8 @@ def _card(
         "target_prior": cfg.target_prior,
         "calibration": {"scale": decision.calibration.scale, "bias": decision.calibration.bias},
         "max_length": cfg.max_length,
+        # What inference must apply to raw text: the normalisation the training data was built with.
+        "normalize": processed_normalization(settings.paths.processed_dir) or settings.data.normalize.model_dump(),
         "validation_metrics": decision.validation_metrics,
         "shift_estimates": decision.shift,
         "training": {
@@ -460,9 +503,9 @@ def _suite_summary(settings: Settings, model_dir: Path) -> dict[str, Any]:
     """Pass rates of the behavioural suite for the card (never used to fit or select anything)."""
     from functools import partial
 
+    from hsctl.core.text import normalize_text
     from hsctl.evaluate.suite import run_suite
     from hsctl.inference import load_predictor
-    from hsctl.preprocess.normalize import normalize_text
 
     predictor = load_predictor(model_dir, "torch", batch_size=settings.inference.batch_size)
     outcome = run_suite(predictor, normalize=partial(normalize_text, cfg=settings.data.normalize), worst=10)
@@ -492,7 +535,7 @@ def _update_run(run_dir: Path, **changes: Any) -> None:
 
 def _data_fingerprint(processed: Path, raw_dir: Path, dataset: Any) -> dict[str, Any]:
     stats = processed / "stats.json"
-    fetch_manifest = raw_dir / "fetch.json"
+    fetch_manifest = raw_dir / FETCH_MANIFEST
     return {
         "processed_dir": str(processed),
         "stats_sha256": sha256_file(stats) if stats.is_file() else None,

@@ -74,11 +74,12 @@ def estimate_shift(
     import numpy as np
     from datasets import Dataset, DatasetDict
 
-    from hsctl.train import _categories, build_trainer, load_processed, prepare, training_arguments
+    from hsctl.core.processed import load_processed
+    from hsctl.train import _categories, build_trainer, prepare, training_arguments
     from hsctl.train.decide import decide
 
     cfg = settings.train
-    dataset = load_processed(settings.paths.processed_dir)
+    dataset = load_processed(settings.paths.processed_dir, ("train", "validation"))
     if "category" not in dataset["train"].column_names:
         raise DataError("leave-one-category-out estimates need a category column in the data")
     known = sorted({category_of(c) for c, y in zip(dataset["train"]["category"], dataset["train"]["label"],
@@ -116,7 +117,7 @@ def estimate_shift(
             "validation_balanced_macro_f1": decision.shift.get("balanced_macro_f1"),
         }
     recalls = [v["recall"] for v in per_category.values() if v["recall"] is not None]
-    output = settings.paths.reports_dir / "shift" / LOCO_FILE
+    output = settings.paths.layout.report_root("shift") / LOCO_FILE
     result = LocoResult(
         per_category=per_category,
         mean_recall=float(np.mean(recalls)) if recalls else None,

@@ -2,14 +2,15 @@
 
 ``auto`` uses wandb when ``WANDB_API_KEY`` is set. When the wandb server cannot
 be reached within a few seconds the run switches to offline mode (sync later
-with ``wandb sync``) instead of waiting minutes.
+with ``wandb sync``) instead of waiting minutes. ``WANDB_MODE=disabled`` turns
+tracking off whatever the settings say, as it does for wandb itself.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -27,6 +28,8 @@ class TrackingPlan:
     backend: str  # none | wandb | wandb-offline
     reason: str
     fell_back: bool = False
+    disabled_by_env: bool = False  # asked for, but WANDB_MODE=disabled: worth one info line
+    run_dir: Path | None = None  # the local run folder, once a run started (what ``wandb sync`` takes)
 
     @property
     def enabled(self) -> bool:
@@ -54,6 +57,8 @@ def plan_tracking(cfg: TrackingSettings) -> TrackingPlan:
         backend = "wandb"
     if backend == "none":
         return TrackingPlan("none", "tracking disabled")
+    if os.environ.get("WANDB_MODE", "").strip().lower() == "disabled":
+        return TrackingPlan("none", f"tracking {backend} is off: WANDB_MODE=disabled", disabled_by_env=True)
     if backend == "wandb" and os.environ.get("WANDB_MODE", "").lower() != "offline" and not wandb_reachable():
         return TrackingPlan(
             "wandb-offline", "the wandb server is unreachable: logging offline (wandb sync later)", fell_back=True
@@ -61,10 +66,19 @@ def plan_tracking(cfg: TrackingSettings) -> TrackingPlan:
     return TrackingPlan(backend, "as configured")
 
 
+def wandb_root(wandb_dir: Path) -> Path:
+    """The ``dir`` to give wandb so that its runs land in ``wandb_dir`` itself.
+
+    wandb always writes to ``<dir>/wandb/``; passing ``artifacts/wandb`` gave ``artifacts/wandb/wandb``.
+    """
+    return wandb_dir.parent if wandb_dir.name == "wandb" else wandb_dir
+
+
 def configure_wandb_env(plan: TrackingPlan, cfg: TrackingSettings, wandb_dir: Path, run_name: str) -> None:
-    """Environment read by transformers' WandbCallback (it starts the run)."""
-    wandb_dir.mkdir(parents=True, exist_ok=True)
-    os.environ["WANDB_DIR"] = str(wandb_dir)
+    """Environment read by transformers' WandbCallback (it starts the run); runs go to ``wandb_dir``."""
+    root_dir = wandb_root(wandb_dir)
+    root_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["WANDB_DIR"] = str(root_dir)
     os.environ["WANDB_PROJECT"] = cfg.project
     os.environ["WANDB_NAME"] = run_name
     os.environ.setdefault("WANDB_SILENT", "true")
@@ -108,8 +122,9 @@ def start_run(
 ) -> TrackingPlan:
     """Start the wandb run before training (the Trainer's callback then reuses it).
 
-    A server that accepts connections but refuses the run (bad key, proxy) makes
-    ``wandb.init`` fail: log offline instead of failing the training run.
+    The run's files go to ``<wandb_dir>/<mode>-run-<time>-<id>/`` (``run_dir`` of the
+    returned plan). A server that accepts connections but refuses the run (bad key, proxy)
+    makes ``wandb.init`` fail: log offline instead of failing the training run.
     """
     if not plan.enabled:
         return plan
@@ -120,21 +135,40 @@ def start_run(
         "project": cfg.project,
         "entity": cfg.entity,
         "name": run_name,
-        "dir": str(wandb_dir),
+        "dir": str(wandb_root(wandb_dir)),
         "config": config,
     }
     try:
-        wandb.init(
+        run = wandb.init(
             **kwargs,
             mode="offline" if plan.backend == "wandb-offline" else "online",
             settings=wandb.Settings(init_timeout=30),
         )
-        return plan
+        return replace(plan, run_dir=_sync_dir(run))
     except Exception as exc:  # wandb raises CommError, UsageError, timeouts...
         if plan.backend == "wandb-offline":
             raise
         os.environ["WANDB_MODE"] = "offline"
-        wandb.init(**kwargs, mode="offline")
+        run = wandb.init(**kwargs, mode="offline")
         return TrackingPlan(
-            "wandb-offline", f"wandb refused the run ({type(exc).__name__}): logging offline", fell_back=True
+            "wandb-offline",
+            f"wandb refused the run ({type(exc).__name__}): logging offline",
+            fell_back=True,
+            run_dir=_sync_dir(run),
         )
+
+
+def _sync_dir(run: Any) -> Path | None:
+    """The local folder of a wandb run, the argument of ``wandb sync``."""
+    sync_dir = getattr(getattr(run, "settings", None), "sync_dir", None)
+    return Path(sync_dir) if sync_dir else None
+
+
+def tracking_notes(plan: TrackingPlan) -> list[str]:
+    """Lines worth telling the user about the tracking of a finished run (the CLI prints them)."""
+    if plan.disabled_by_env:
+        return [plan.reason]
+    if plan.backend == "wandb-offline" and plan.run_dir is not None:
+        where = f'"{plan.run_dir}"' if " " in str(plan.run_dir) else str(plan.run_dir)
+        return [f"wandb offline run in {where}; upload it with: wandb sync {where}"]
+    return []
