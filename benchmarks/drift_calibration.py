@@ -38,11 +38,11 @@ class Features:
     def __init__(self, tweets: list[str], model: Path, settings: Any) -> None:
         import numpy as np
 
+        from hsctl.core.text import normalize_text
         from hsctl.drift.embed import TextEncoder, resolve_encoder
         from hsctl.drift.stats import load_tokenizer, text_descriptors
         from hsctl.inference import load_predictor
         from hsctl.models import read_model_info
-        from hsctl.core.text import normalize_text
 
         self.info = read_model_info(model)
         unique = sorted(set(tweets))

@@ -27,8 +27,8 @@ def write_log(model: Path, logs: Path, rows: int, seed: int = 0) -> None:
     import numpy as np
     import pandas as pd
 
-    from hsctl.inference import load_predictor
     from hsctl.core.text import normalize_text
+    from hsctl.inference import load_predictor
     from hsctl.serve.predlog import text_field
 
     tweets = [t for t in pd.read_csv(require_shared(), keep_default_na=False)["tweet"] if t.strip()]

@@ -169,6 +169,8 @@ def test_engine_and_output_checks(trained_model: Path, tmp_path: Path):
         predict_file(settings_for(trained_model, **{"predict.engine": "ray"}), str(source))
     with pytest.raises(ConfigError, match="reads and writes files"):
         predict_file(settings_for(trained_model, **{"predict.engine": "spark", "predict.backend": "onnx"}), "-")
+    with pytest.raises(ConfigError, match=r"\.zip cannot be streamed"):
+        predict_file(settings_for(trained_model), str(source), output=str(tmp_path / "o.csv.zip"))
     with pytest.raises(ConfigError, match="Parquet compresses itself"):
         predict_file(settings_for(trained_model), str(source), output=str(tmp_path / "o.parquet.gz"))
     empty = tmp_path / "header.csv"
@@ -197,7 +199,9 @@ def test_batch_function_on_onnx_imports_no_torch(quantized_model: Path):
         "import sys, pandas as pd\n"
         "from hsctl.predict.batch import RayScorer, ScoringSpec, score_partitions\n"
         f"spec = ScoringSpec(model_dir={str(quantized_model)!r}, backend='onnx-int8')\n"
-        "out = RayScorer(spec)(pd.DataFrame({'tweet': ['hello', '']}))\n"
+        "out = RayScorer(spec)(pd.DataFrame({'tweet': ['hello', '']})).to_pandas()\n"
+        "clean = RayScorer(spec)(pd.DataFrame({'tweet': ['hello']}))\n"
+        "assert str(clean.schema.field('error').type) == 'string', clean.schema  # typed although all null\n"
         "parts = list(score_partitions(iter([pd.DataFrame({'tweet': ['a']})] * 2), spec))\n"
         "print(out['error'].isna().tolist(), len(parts), 'torch' in sys.modules, 'transformers' in sys.modules)\n"
     )

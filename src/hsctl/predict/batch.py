@@ -158,9 +158,21 @@ class RayScorer:
         self.spec = spec
         self.predictor = spec.load()
 
-    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
-        """Score one pandas batch."""
-        return score_with_spec(self.spec, self.predictor, batch)
+    def __call__(self, batch: pd.DataFrame) -> Any:
+        """Score one pandas batch; returned as an Arrow table with the result columns typed.
+
+        Ray's own pandas conversion turns a column with no value in the batch (``error``
+        when every text was scored) into Arrow's null type, and Parquet files of one
+        output must share one schema.
+        """
+        import pyarrow as pa
+
+        scored = score_with_spec(self.spec, self.predictor, batch)
+        table = pa.Table.from_pandas(scored, preserve_index=False)
+        for name, kind in zip(scored.columns[-3:], (pa.float64(), pa.string(), pa.string()), strict=True):
+            index = table.schema.get_field_index(name)
+            table = table.set_column(index, pa.field(name, kind), table.column(index).cast(kind))
+        return table
 
 
 _PREDICTORS: dict[ScoringSpec, Predictor] = {}

@@ -29,12 +29,16 @@ if TYPE_CHECKING:
 
 STDIO = "-"
 COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz"}
+# Compressions pandas reads whole but that cannot be streamed or appended chunk by chunk here.
+UNSTREAMABLE = (".zip", ".zst", ".tar", ".tgz")
 MANIFEST = "manifest.json"
 FINGERPRINT_BYTES = 1 << 16
 
 
 def compression_of(path: Path) -> str | None:
-    """gzip, bz2 or xz from the last suffix; None for a plain file."""
+    """gzip, bz2 or xz from the last suffix; None for a plain file; a usage error for zip, zstd and tar."""
+    if path.suffix.lower() in UNSTREAMABLE:
+        raise ConfigError(f"{path}: {path.suffix} cannot be streamed; use .gz, .bz2 or .xz compression")
     return COMPRESSION.get(path.suffix.lower())
 
 
