@@ -268,6 +268,10 @@ class EvaluateSettings(_Group):
     """Model evaluation."""
 
     split: str = Field("test", min_length=1, description="Split of the preprocessed data to evaluate on.")
+    model: str | None = Field(None, description="Model folder or run name to evaluate; unset: the latest model.")
+    backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "torch", description="Inference backend of evaluate and evaluate --suite."
+    )
     fail_under: dict[str, float] = Field(
         default_factory=dict, description="Metric floors, e.g. {macro_f1 = 0.8}; a miss exits with code 3."
     )
@@ -408,6 +412,14 @@ class DriftSettings(_Group):
     """Drift detection."""
 
     alpha: float = Field(0.05, gt=0, lt=1, description="Family-wise significance level across all drift tests.")
+    model: str | None = Field(
+        None, description="Model whose tokenizer, encoder and scores drift uses; unset: the latest model."
+    )
+    backend: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
+        "auto",
+        description="Backend that scores the reference: auto (the server's serve.backend for a log, else the "
+        "fastest export), torch, onnx or onnx-int8.",
+    )
     min_rows: int = Field(100, ge=2, description="Fewest current rows a test needs; fewer skips it with a warning.")
     log_url: str | None = Field(
         None,

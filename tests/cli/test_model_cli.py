@@ -97,3 +97,21 @@ def test_evaluate_and_predict_onnx_backends(quantized_model: Path, isolated: Pat
 def test_resume_rejects_other_training_flags(isolated: Path):
     out = invoke("train", "--resume", "--epochs", "2")
     assert out.exit_code == 2 and "drop --epochs" in out.stderr
+
+
+def test_evaluate_model_and_backend_come_from_settings_with_flags_on_top(
+    quantized_model: Path, tmp_path: Path, monkeypatch
+):
+    artifacts = str(quantized_model.parents[1])
+    monkeypatch.setenv("HSCTL_EVALUATE__MODEL", str(quantized_model))
+    monkeypatch.setenv("HSCTL_EVALUATE__BACKEND", "onnx-int8")
+    from_settings = invoke("evaluate", "--artifacts", artifacts, "--json", "-o", str(tmp_path / "a"))
+    assert from_settings.exit_code == 0, from_settings.stderr
+    report = json.loads(from_settings.stdout)
+    assert report["backend"] == "onnx-int8" and report["model"] == str(quantized_model)
+    flag = invoke("evaluate", "--artifacts", artifacts, "--backend", "onnx", "--json", "-o", str(tmp_path / "b"))
+    assert flag.exit_code == 0, flag.stderr
+    assert json.loads(flag.stdout)["backend"] == "onnx"
+    monkeypatch.setenv("HSCTL_EVALUATE__BACKEND", "tensorrt")
+    bad = invoke("evaluate", "--artifacts", artifacts)
+    assert bad.exit_code == 2 and "evaluate.backend" in bad.stderr

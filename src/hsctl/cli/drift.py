@@ -67,13 +67,14 @@ def drift_cli(
     ] = None,
     model: ModelOpt = None,
     backend: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--backend",
             help="Backend that scores the reference: auto (the server's serve.backend for a log, else the "
-            "fastest export), torch, onnx or onnx-int8.",
+            "fastest export), torch, onnx or onnx-int8 (setting drift.backend).",
+            show_default=False,
         ),
-    ] = "auto",
+    ] = None,
     report: Annotated[
         Path | None,
         typer.Option("--report", help="Also write the HTML report to this file.", show_default=False),
@@ -118,9 +119,12 @@ def drift_cli(
             "paths.artifacts": artifacts,
             "drift.alpha": alpha,
             "drift.min_rows": min_rows,
+            "drift.model": model,
+            "drift.backend": backend,
             **column_overrides(text_column, label_column, category_column, label_map),
         },
     ).settings
+    model, backend = settings.drift.model, settings.drift.backend
     quiet_ml_logs()
     console = err_console()
     with reporter() as progress:

@@ -23,7 +23,12 @@ ModelOpt = Annotated[
         "--model", "-m", help="Model folder or run name (default: the latest trained model).", show_default=False
     ),
 ]
-BackendOpt = Annotated[str, typer.Option("--backend", help="Inference backend: torch, onnx or onnx-int8.")]
+BackendOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--backend", help="Inference backend: torch, onnx or onnx-int8 (setting evaluate.backend).", show_default=False
+    ),
+]
 TargetPriorOpt = Annotated[
     float | None,
     typer.Option(
@@ -56,7 +61,7 @@ def evaluate_cli(
             show_default=False,
         ),
     ] = None,
-    backend: BackendOpt = "torch",
+    backend: BackendOpt = None,
     target_prior: TargetPriorOpt = None,
     fail_under: Annotated[
         list[str] | None,
@@ -95,9 +100,12 @@ def evaluate_cli(
         ctx,
         {
             "paths.artifacts": artifacts,
+            "evaluate.model": model,
+            "evaluate.backend": backend,
             **column_overrides(text_column, label_column, category_column, label_map),
         },
     ).settings
+    model, backend = settings.evaluate.model, settings.evaluate.backend
     floors = parse_fail_under(fail_under) if fail_under else None
     if suite is not None:
         if data is not None:

@@ -270,7 +270,7 @@ def drift(
     until: str | None = None,
     last: int | None = None,
     model: str | Path | None = None,
-    backend: str = "auto",
+    backend: str | None = None,
     output_dir: Path | None = None,
     report_path: Path | None = None,
     progress: ProgressFn | None = None,
@@ -280,6 +280,8 @@ def drift(
     from hsctl.drift.report import make_plots, render_html
     from hsctl.drift.stats import Side, apply_bonferroni, load_tokenizer, run_tests, text_descriptors
 
+    model = model if model is not None else settings.drift.model  # unset: the setting, then the latest
+    backend = backend or settings.drift.backend
     started = time.perf_counter()
     timings: dict[str, float] = {}
     cfg = settings.drift

@@ -128,7 +128,7 @@ def evaluate(
     *,
     model: str | Path | None = None,
     data: str | None = None,
-    backend: str = "torch",
+    backend: str | None = None,
     target_prior: float | None = None,
     fail_under: dict[str, float] | None = None,
     output_dir: Path | None = None,
@@ -142,6 +142,8 @@ def evaluate(
     from hsctl.fetch.sources import LABEL, TEXT
     from hsctl.inference import predictor_for
 
+    model = model if model is not None else settings.evaluate.model  # unset: the setting, then the latest
+    backend = backend or settings.evaluate.backend
     started = time.perf_counter()
     # Suite floors (functional, functional.<name>) belong to 'evaluate --suite' runs: settings
     # floors of that kind are left to them, explicit ones are a usage error before any work.

@@ -564,7 +564,7 @@ def evaluate_suite(
     *,
     suite: str = DEFAULT_SUITE,
     model: str | Path | None = None,
-    backend: str = "torch",
+    backend: str | None = None,
     target_prior: float | None = None,
     fail_under: Mapping[str, float] | None = None,
     output_dir: Path | None = None,
@@ -581,6 +581,8 @@ def evaluate_suite(
     """
     from hsctl.inference import predictor_for
 
+    model = model if model is not None else settings.evaluate.model  # unset: the setting, then the latest
+    backend = backend or settings.evaluate.backend
     started = time.perf_counter()
     cases = load_suite(suite)
     if fail_under is None:
