@@ -151,10 +151,30 @@ def _run_ray(settings: Settings, spec: ScoringSpec, source: str, destination: st
             num_cpus=threads * ACTOR_CPU_SHARE,
         )
         _clear(destination)
-        scored.write_parquet(destination, ray_remote_args={"num_cpus": IO_CPUS})
+        _write_in_order(scored, destination)
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _write_in_order(scored: Any, destination: str) -> None:
+    """One Parquet file per block, numbered in input order (``part-000000.parquet`` ...).
+
+    Ray's own ``write_parquet`` names files by write task, and those do not always
+    follow the input order (a short last block could be written before the one
+    ahead of it), so reading the folder back gave the rows out of order. Iterating
+    with ``preserve_order`` and writing from the driver keeps the order that
+    ``--engine local`` has; scoring stays on the actors.
+    """
+    import pyarrow.parquet as pq
+
+    folder = Path(destination)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for table in scored.iter_batches(batch_format="pyarrow", batch_size=None):
+        if table.num_rows or not written:  # an empty input still leaves one (empty) file with the columns
+            pq.write_table(table, folder / f"part-{written:06d}.parquet")
+            written += 1
 
 
 def _ray_read(source: str, fmt: str) -> Any:
