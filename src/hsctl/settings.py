@@ -88,6 +88,15 @@ class PathsSettings(_Group):
         }
 
 
+def _seconds(value: Any) -> Any:
+    """A duration setting: text such as '30s' or '2h' becomes seconds; numbers pass through to the field's checks."""
+    if not isinstance(value, str):
+        return value
+    from hsctl.core.units import parse_duration
+
+    return parse_duration(value)
+
+
 class NormalizeSettings(_Group):
     """Tweet normalisation steps; each can be switched off."""
 
@@ -492,11 +501,7 @@ class LoadtestSettings(_Group):
     @field_validator("duration_s", "warmup_s", "timeout_s", "ready_timeout_s", "worker_timeout_s", mode="before")
     @classmethod
     def _durations(cls, value: Any) -> Any:
-        if not isinstance(value, str):
-            return value
-        from hsctl.core.units import parse_duration
-
-        return parse_duration(value)
+        return _seconds(value)
 
     @field_validator("slo")
     @classmethod
@@ -644,11 +649,7 @@ class SweepSettings(_Group):
     @field_validator("timeout_s", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
-        if not isinstance(value, str):
-            return value
-        from hsctl.core.units import parse_duration
-
-        return parse_duration(value)
+        return _seconds(value)
 
     @field_validator("space")
     @classmethod

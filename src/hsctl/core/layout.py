@@ -22,6 +22,8 @@ LATEST_FILE = "LATEST"  # models/ and reports/<stage>/: name of the newest folde
 LATEST_LINK = "latest"  # reports/<stage>/: symlink to the newest report
 ONNX_DIR = "onnx"  # models/<run>/onnx: quantize's exports
 FETCH_MANIFEST = "fetch.json"  # data/raw/
+EVAL_REPORT = "eval.json"  # reports/eval/<time>/: evaluate's report
+QUANTIZE_REPORT = "quantize.json"  # models/<run>/: quantize's report
 SWEEP_STORAGE = "optuna.db"  # sweeps/: the default Optuna storage of every study
 STAMP_FORMAT = "%Y%m%d-%H%M%S"
 

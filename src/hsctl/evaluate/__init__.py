@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from hsctl.core.io import atomic_dir, utc_now, write_json
+from hsctl.core.layout import EVAL_REPORT
 from hsctl.errors import ConfigError, DataError
 from hsctl.evaluate.types import METRIC_KEYS, CategoryRecall, EvalReport, metric
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
     from hsctl.settings import Settings
 
-REPORT = "eval.json"
+REPORT = EVAL_REPORT
 SUMMARY = "eval.md"
 from hsctl.settings import GATE_METRICS  # noqa: E402  (one list for flags and settings)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypedDict
 
 
@@ -62,7 +63,7 @@ def metric(report: EvalReport, key: str, *, at_half: bool = False) -> float | No
     """One of :data:`METRIC_KEYS` at the stored threshold (or at 0.5); None when undefined."""
     if key not in METRIC_KEYS:
         raise KeyError(key)
-    source: dict[str, Any] = report["at_0.5"] if at_half else dict(report)
+    source: Mapping[str, Any] = report["at_0.5"] if at_half else report
     value = source.get(key)
     return float(value) if isinstance(value, int | float) else None
 

@@ -17,14 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from hsctl.__about__ import __version__
 from hsctl.core.io import read_json, sha256_file, utc_now, write_json
-from hsctl.core.layout import FETCH_MANIFEST, MODEL_CARD
+from hsctl.core.layout import EVAL_REPORT, FETCH_MANIFEST, MODEL_CARD, QUANTIZE_REPORT
 from hsctl.core.processed import STATS as PROCESSED_STATS
 from hsctl.errors import ConfigError, GateFailedError
 
 if TYPE_CHECKING:
     from hsctl.settings import Settings
 
-QUANTIZE_REPORT = "quantize.json"  # hsctl.quantize.REPORT, without importing the stage (and onnx) up front
 
 PIPELINE_RUN = "pipeline"
 DEMO_OVERRIDES: dict[str, Any] = {
@@ -140,7 +139,7 @@ def _run_train(settings: Settings, model_dir: Path, force_int8: bool) -> tuple[d
 
 def _evaluated(settings: Settings, model_dir: Path) -> bool:
     latest = settings.paths.layout.latest_report("eval")
-    return latest is not None and (latest / "eval.json").is_file()
+    return latest is not None and (latest / EVAL_REPORT).is_file()
 
 
 def _run_evaluate(settings: Settings, model_dir: Path, force_int8: bool) -> tuple[dict[str, Any], list[str]]:

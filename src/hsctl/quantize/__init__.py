@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hsctl.core.io import atomic_dir, utc_now, write_json
+from hsctl.core.layout import QUANTIZE_REPORT
 from hsctl.errors import DataError, HsctlError
 from hsctl.inference.onnx import FP32_FILE, INT8_FILE, ONNX_DIR
 from hsctl.models import read_model_info, resolve_model_dir
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from hsctl.inference import Predictor
     from hsctl.settings import Settings
 
-REPORT = "quantize.json"
+REPORT = QUANTIZE_REPORT
 LATENCY_TEXTS = 256
 
 
