@@ -357,18 +357,29 @@ class ServeSettings(_Group):
         "torch", description="Inference backend; 'onnx-auto' (--onnx) takes int8 ONNX if present, else fp32 ONNX."
     )
     model_name: str = Field("hsctl", min_length=1, description="Model name in Open Inference Protocol (v2) paths.")
-    threads: int | None = Field(None, ge=1, description="Inference threads per worker; unset uses every core.")
+    threads: int | None = Field(
+        None,
+        ge=1,
+        description="Threads per model call (ONNX Runtime intra-op or torch); unset: ONNX 1 per lane "
+        "(the worker's cores shared among its lanes), torch every core.",
+    )
+    batch_lanes: int | None = Field(
+        None,
+        ge=1,
+        description="Micro-batches scored at the same time per worker, each on its own thread; unset: ONNX one per "
+        "core of the worker (cores / workers, or cores / threads when threads is set), torch 1.",
+    )
     onnx_spinning: bool = Field(
         False,
         description="Let ONNX Runtime's idle threads spin-wait for the next run; off, they sleep and leave the CPU "
         "to the event loop, which raises throughput when HTTP handling and inference share the cores.",
     )
     max_batch_size: int = Field(64, ge=1, description="Most texts coalesced from concurrent requests into one batch.")
-    model_batch_size: int = Field(
-        8,
+    model_batch_size: int | None = Field(
+        None,
         ge=1,
-        description="Texts per model call within a micro-batch (sorted by length: less padding); 8 was fastest "
-        "for int8 on 2 AVX2 cores (benchmarks/serve.py).",
+        description="Texts per model call within a micro-batch (sorted by length: less padding); unset: 4 when each "
+        "call runs on one thread, 8 otherwise (the fastest on 2 AVX2 cores, benchmarks/serve.py).",
     )
     max_wait_ms: float = Field(
         2.0, ge=0, description="Longest wait to fill a micro-batch once other requests are waiting, in milliseconds."

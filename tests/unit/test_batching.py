@@ -263,3 +263,91 @@ def test_an_idle_worker_always_admits_so_a_stale_estimate_heals():
         await batcher.stop()
 
     asyncio.run(main())
+
+
+class Gate:
+    """A fake model whose calls block until released, recording how many run at once."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.lock = threading.Lock()
+        self.running = 0
+        self.most = 0
+        self.calls: list[list[str]] = []
+
+    def __call__(self, texts: list[str]) -> list[float]:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+            self.calls.append(list(texts))
+        self.release.wait(5)
+        with self.lock:
+            self.running -= 1
+        return [float(len(t)) for t in texts]
+
+
+def test_lanes_score_batches_at_the_same_time_and_share_the_queue():
+    async def main() -> None:
+        gate = Gate()
+        batcher = MicroBatcher(gate, max_batch_size=8, max_wait_ms=0, max_queue=100, lanes=2)
+        await batcher.start()
+        first = asyncio.create_task(batcher.submit(["a"]))
+        await asyncio.sleep(0.05)  # lane 1 holds "a"
+        rest = [asyncio.create_task(batcher.submit(["b" * (i + 2)])) for i in range(6)]
+        await asyncio.sleep(0.05)  # lane 2 takes what waits
+        assert gate.most == 2  # two batches in the model at once
+        gate.release.set()
+        assert await first == [1.0]
+        assert [await t for t in rest] == [[float(i + 2)] for i in range(6)]
+        await batcher.stop()
+        assert sorted(len(c) for c in gate.calls) == [1, 6]  # the second lane took all that waited
+
+    asyncio.run(main())
+
+
+def test_queued_texts_are_split_among_idle_lanes():
+    async def main() -> None:
+        gate = Gate()
+        batcher = MicroBatcher(gate, max_batch_size=64, max_wait_ms=0, max_queue=100, lanes=2)
+        await batcher.start()
+        # Queued before the worker looks: 10 texts, 2 idle lanes -> 5 each, not 10 on one lane and none on the other.
+        tasks = [asyncio.create_task(batcher.submit([f"t{i}"])) for i in range(10)]
+        await asyncio.sleep(0.05)
+        assert sorted(len(c) for c in gate.calls) == [5, 5]
+        gate.release.set()
+        assert len(await asyncio.gather(*tasks)) == 10
+        await batcher.stop()
+
+    asyncio.run(main())
+
+
+def test_expected_wait_shares_the_work_ahead_among_lanes():
+    async def main() -> None:
+        one, _, _ = make(max_batch_size=4, max_wait_ms=0, delay=0.05)
+        two, _, _ = make(max_batch_size=4, max_wait_ms=0, delay=0.05, lanes=2)
+        for batcher in (one, two):
+            batcher.warm([(1, 0.01), (4, 0.04)])  # 10 ms per text
+            batcher._items.extend((None, i) for i in range(8))  # type: ignore[arg-type]  # 2 full batches queued
+        # one lane: 2 batches ahead (80 ms) + its own (10 ms); two lanes: the 80 ms shared by 2
+        assert one.expected_wait() == pytest.approx(0.09)
+        assert two.expected_wait() == pytest.approx(0.05)
+
+    asyncio.run(main())
+
+
+def test_stop_waits_for_every_lane():
+    async def main() -> None:
+        batcher, model, _ = make(max_batch_size=1, max_wait_ms=0, delay=0.05, lanes=3)
+        await batcher.start()
+        tasks = [asyncio.create_task(batcher.submit([f"t{i}"])) for i in range(6)]
+        await asyncio.sleep(0)
+        await batcher.stop()
+        assert [t.result() for t in tasks] == [[2.0]] * 6
+        assert len(model.calls) == 6
+
+    asyncio.run(main())
+
+
+def test_lanes_must_be_positive():
+    with pytest.raises(ValueError, match="lanes"):
+        MicroBatcher(lambda texts: texts, max_batch_size=1, max_wait_ms=0, max_queue=1, lanes=0)

@@ -241,7 +241,8 @@ def slow_model(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def test_disconnected_clients_are_dropped_before_inference(quantized_model: Path, tmp_path: Path, slow_model):
     async def main() -> None:
-        async with client(quantized_model, tmp_path, max_batch_size=1) as (c, app):
+        # One lane: the busy request holds the only one, so the others wait in the queue.
+        async with client(quantized_model, tmp_path, max_batch_size=1, batch_lanes=1) as (c, app):
             slow_model.clear()
             never = asyncio.Event()
             busy = asyncio.create_task(asgi_post(app, "/predict", b'{"text": "keeps the model busy"}', never))
@@ -273,7 +274,9 @@ def test_disconnected_clients_are_dropped_before_inference(quantized_model: Path
 
 def test_request_timeout_is_503_and_the_text_is_never_scored(quantized_model: Path, tmp_path: Path, slow_model):
     async def main() -> None:
-        async with client(quantized_model, tmp_path, max_batch_size=1, request_timeout_s=0.1, retry_after_s=3) as (
+        async with client(
+            quantized_model, tmp_path, max_batch_size=1, batch_lanes=1, request_timeout_s=0.1, retry_after_s=3
+        ) as (
             c,
             _app,
         ):

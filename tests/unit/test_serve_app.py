@@ -219,3 +219,110 @@ def test_no_input_gives_a_500(quantized_model: Path, tmp_path: Path, payload: by
                 assert response.headers["content-type"].startswith("application/json")
 
     run(main)
+
+
+@asynccontextmanager
+async def app_client(model: Path, tmp: Path, **serve: Any) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
+    """:func:`client`, also giving the app, whose fast path is wrapped to count the requests it answers."""
+    overrides = {"paths.artifacts": str(tmp / "artifacts"), "serve.backend": "onnx-auto", "serve.log_predictions": False}
+    overrides.update({f"serve.{k}": v for k, v in serve.items()})
+    app = create_app(load_settings(overrides).settings, model)
+    state = app.state.hsctl
+    state.fast_answers = 0
+    if state.fast_predict is not None:
+        inner = state.fast_predict
+
+        async def counted(scope: Any, body: bytes, send: Any) -> bool:
+            handled = await inner(scope, body, send)
+            state.fast_answers += handled
+            return handled
+
+        state.fast_predict = counted
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c, state
+
+
+REQUESTS = [
+    ({"text": "hello there"}, {"X-Request-ID": "abc-1"}),
+    ({"texts": ["a b c", "all glorbians are worthless"]}, {}),
+    ({"text": "\ud800 lone surrogate"}, {}),  # 422 from the texts check, raised while scoring
+    ({"text": ""}, {}),
+    ({"texts": []}, {}),
+]
+
+
+def test_fast_path_answers_exactly_as_the_app(quantized_model: Path, tmp_path: Path):
+    """The same requests to a server on the fast path and to one on the app's path (CORS on) get the same answers."""
+
+    async def answers(**serve: Any) -> tuple[list[tuple[int, Any, str | None, str]], int]:
+        out = []
+        async with app_client(quantized_model, tmp_path, **serve) as (c, state):
+            for body, headers in REQUESTS:
+                r = await c.post("/predict", content=json.dumps(body).encode(), headers=headers)
+                rid = r.headers.get("x-request-id")
+                out.append((r.status_code, r.json(), rid if headers else None, r.headers["content-type"]))
+                if r.status_code == 200 and not headers:
+                    assert rid and len(rid) == 32  # a random id when the client gave none
+        return out, state.fast_answers
+
+    fast, fast_count = await_(answers())
+    slow, slow_count = await_(answers(cors_origins=["https://example.org"]))
+    assert fast == slow
+    assert [a[0] for a in fast] == [200, 200, 422, 422, 422]
+    assert fast_count == len(REQUESTS) and slow_count == 0
+
+
+def await_(coro: Coroutine[Any, Any, Any]) -> Any:
+    return asyncio.run(coro)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{bad json", b'{"text": 5}', b'{"text": "a", "texts": ["b"]}', b'{"text": "x", "extra": 1}', b"[]"],
+)
+def test_bodies_the_fast_path_cannot_take_get_the_apps_answer(quantized_model: Path, tmp_path: Path, body: bytes):
+    async def main() -> None:
+        async with app_client(quantized_model, tmp_path) as (c, state):
+            r = await c.post("/predict", content=body)
+            assert r.status_code in (400, 422) and set(r.json()) == {"error", "type"}
+            assert state.fast_answers == 0
+
+    run(main)
+
+
+def test_fast_path_checks_the_api_key(quantized_model: Path, tmp_path: Path):
+    async def main() -> None:
+        async with app_client(quantized_model, tmp_path, api_key="s3cret") as (c, state):
+            wrong = await c.post("/predict", json={"text": "x"}, headers={"X-API-Key": "wrong"})
+            assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
+            assert state.fast_answers == 0  # refused by the app, which words the 401
+            ok = await c.post("/predict", json={"text": "x"}, headers={"Authorization": "Bearer s3cret"})
+            assert ok.status_code == 200 and state.fast_answers == 1
+
+    run(main)
+
+
+def test_a_fault_on_the_fast_path_is_one_line_and_a_500(
+    quantized_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    from hsctl.serve.model import ServedModel
+
+    def broken(self: Any, probabilities: list[float]) -> Any:
+        raise RuntimeError("decision bug")
+
+    monkeypatch.setattr(ServedModel, "decide", broken)
+
+    async def main() -> None:
+        async with app_client(quantized_model, tmp_path) as (c, state):
+            r = await c.post("/predict", json={"text": "x"})
+            assert r.status_code == 500
+            assert r.json() == {"error": "internal error: RuntimeError", "type": "internal"}
+            assert state.fast_answers == 1
+            ok = await c.get("/v2/health/live")
+            assert ok.status_code == 200
+
+    with caplog.at_level("ERROR", logger="hsctl.serve"):
+        run(main)
+    lines = [r for r in caplog.records if "internal error on POST /predict: RuntimeError: decision bug" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].exc_info is None

@@ -35,7 +35,13 @@ def serve_cli(
     ] = None,
     threads: Annotated[
         int | None,
-        typer.Option("--threads", help="Inference threads per worker (setting serve.threads).", show_default=False),
+        typer.Option("--threads", help="Threads per model call (setting serve.threads).", show_default=False),
+    ] = None,
+    lanes: Annotated[
+        int | None,
+        typer.Option(
+            "--lanes", help="Micro-batches scored at once per worker (setting serve.batch_lanes).", show_default=False
+        ),
     ] = None,
     max_batch_size: Annotated[
         int | None,
@@ -70,6 +76,7 @@ def serve_cli(
     """
     from hsctl.inference import load_predictor as _  # noqa: F401  (validates the install early)
     from hsctl.serve.launch import prepare, run_server
+    from hsctl.serve.model import parallelism
 
     overrides = {
         "paths.artifacts": artifacts,
@@ -79,6 +86,7 @@ def serve_cli(
         "serve.port": port,
         "serve.workers": workers,
         "serve.threads": threads,
+        "serve.batch_lanes": lanes,
         "serve.max_batch_size": max_batch_size,
         "serve.max_wait_ms": max_wait_ms,
         "serve.max_queue_delay_ms": max_queue_delay_ms,
@@ -87,9 +95,11 @@ def serve_cli(
     }
     launch = prepare(load(ctx, overrides).settings)
     cfg = launch.settings.serve
+    plan = parallelism(launch.backend, workers=cfg.workers, lanes=cfg.batch_lanes, threads=cfg.threads)
+    per_worker = f"{plan.lanes} lane(s) of {plan.threads} thread(s)" if plan.threads else f"{plan.lanes} lane(s)"
     err_console().print(
         f"serving [bold]{launch.model_dir}[/] ({launch.backend}) on http://{cfg.host}:{cfg.port} "
-        f"with {cfg.workers} worker(s); docs at /docs",
+        f"with {cfg.workers} worker(s), {per_worker} each; docs at /docs",
         highlight=False,
         soft_wrap=True,
     )

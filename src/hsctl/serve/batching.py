@@ -1,9 +1,12 @@
 """Dynamic micro-batching: coalesce concurrent requests into bounded batches, off the event loop.
 
-Texts wait in one queue; one worker takes up to ``max_batch_size`` of them and
-runs inference in a thread, so the event loop keeps accepting requests. A lone
-request runs at once; only when several are waiting does the worker wait up to
-``max_wait_ms`` to fill the batch.
+Texts wait in one queue; a worker takes up to ``max_batch_size`` of them and
+runs inference in a thread, so the event loop keeps accepting requests. With
+``lanes`` above 1, that many batches are scored at the same time, each on its own
+thread (with single-threaded ONNX Runtime calls this beats one batch at a time
+on every core: no intra-op synchronisation, and one lane's tokenising overlaps
+another's model run). A lone request runs at once; only when several are
+waiting does the worker wait up to ``max_wait_ms`` to fill the batch.
 
 Admission is by expected waiting time, not by count: the batcher models the
 model time of a batch as a fixed cost plus a cost per text (:class:`BatchCost`,
@@ -121,8 +124,12 @@ class MicroBatcher:
         probe: Callable[[], Any] | None = None,
         on_batch: Callable[[int, float], None] | None = None,
         on_drop: Callable[[str, int], None] | None = None,
+        lanes: int = 1,
     ) -> None:
+        if lanes < 1:
+            raise ValueError("lanes must be at least 1")
         self.infer = infer
+        self.lanes = lanes
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000
         self.max_queue = max_queue
@@ -132,10 +139,14 @@ class MicroBatcher:
         self.on_drop = on_drop
         self._items: collections.deque[_Item] = collections.deque()
         self._wakeup = asyncio.Event()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hsctl-infer")
+        self._executor = ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="hsctl-infer")
         self._task: asyncio.Task[None] | None = None
         self._closing = False
-        self._in_flight = 0
+        self._busy = 0  # lanes scoring a batch
+        self._in_flight = 0  # texts being scored, all lanes together
+        self._in_flight_cost = 0.0  # their expected model time, summed over the lanes
+        self._free_lanes: asyncio.Semaphore | None = None
+        self._scoring: set[asyncio.Task[None]] = set()
         self.cost = BatchCost()
 
     @property
@@ -146,15 +157,16 @@ class MicroBatcher:
     def expected_wait(self) -> float:
         """Seconds before a (one-text) request arriving now would have its answer.
 
-        The batch in flight, the full batches queued ahead, and the batch the request
-        would join: what the client waits for, whatever the machine's speed.
+        The batches in flight and the full batches queued ahead (shared among the
+        lanes), and the batch the request would join: what the client waits for,
+        whatever the machine's speed.
         """
         if not self.cost.known:
             return 0.0
         size = self.batch_limit()
         full, rest = divmod(len(self._items) + 1, size)
-        in_flight = self.cost.seconds(self._in_flight)
-        return in_flight + full * self.cost.seconds(size) + self.cost.seconds(rest)
+        ahead = self._in_flight_cost + full * self.cost.seconds(size)
+        return ahead / self.lanes + self.cost.seconds(rest)
 
     def batch_limit(self) -> int:
         """Texts per micro-batch: ``max_batch_size``, fewer when one batch would take over half the delay limit.
@@ -188,8 +200,11 @@ class MicroBatcher:
                 self.cost.observe(texts, seconds)
 
     async def start(self) -> None:
-        """Start the inference thread and the batching worker on the running loop."""
-        await asyncio.get_running_loop().run_in_executor(self._executor, lambda: None)  # the thread exists now
+        """Start the inference threads and the batching worker on the running loop."""
+        loop = asyncio.get_running_loop()
+        # The threads exist now, not on the first requests.
+        await asyncio.gather(*(loop.run_in_executor(self._executor, time.sleep, 0.01) for _ in range(self.lanes)))
+        self._free_lanes = asyncio.Semaphore(self.lanes)
         self._task = asyncio.create_task(self._run(), name="hsctl-batcher")
 
     async def stop(self) -> None:
@@ -243,15 +258,19 @@ class MicroBatcher:
             batch.append(item)
 
     async def _run(self) -> None:
+        assert self._free_lanes is not None, "start() first"
         while True:
             if not self._items:
                 if self._closing:
-                    return
+                    break
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
+            await self._free_lanes.acquire()  # a batch is taken only when a lane can score it: fuller batches
             batch: list[_Item] = []
-            size = self.batch_limit()
+            # What is waiting is shared among the idle lanes, so that no lane idles while another has it all.
+            idle = self.lanes - self._busy
+            size = max(1, min(self.batch_limit(), -(-len(self._items) // idle)))
             self._take(batch, size)
             if 1 < len(batch) < size and self.max_wait > 0:
                 # Others are waiting too: give stragglers up to max_wait to join this batch.
@@ -265,14 +284,30 @@ class MicroBatcher:
                     self._take(batch, size)
                 batch = self._live(batch)
             if not batch:
+                self._free_lanes.release()
                 continue
-            self._in_flight = len(batch)
-            try:
-                await self._score(batch)
-            except Exception as exc:  # the worker never dies: a bug here fails this batch's requests only
-                _fail(batch, exc)
-            finally:
-                self._in_flight = 0
+            cost = self.cost.seconds(len(batch))
+            self._busy += 1
+            self._in_flight += len(batch)  # counted now, for the admission of the very next request
+            self._in_flight_cost += cost
+            task = asyncio.create_task(self._lane(batch, cost), name="hsctl-batch")
+            self._scoring.add(task)
+            task.add_done_callback(self._scoring.discard)
+        if self._scoring:
+            await asyncio.gather(*self._scoring)
+
+    async def _lane(self, batch: list[_Item], cost: float) -> None:
+        """Score one batch on a free lane; the worker never dies: a bug here fails this batch's requests only."""
+        assert self._free_lanes is not None
+        try:
+            await self._score(batch)
+        except Exception as exc:
+            _fail(batch, exc)
+        finally:
+            self._busy -= 1
+            self._in_flight -= len(batch)
+            self._in_flight_cost = max(0.0, self._in_flight_cost - cost)
+            self._free_lanes.release()
 
     async def _score(self, batch: list[_Item]) -> None:
         loop = asyncio.get_running_loop()

@@ -63,11 +63,6 @@ def error_response(status: int, kind: str, message: str, headers: dict[str, str]
     return JSONResponse({"error": message, "type": kind}, status_code=status, headers=headers)
 
 
-def overloaded(message: str, retry_after_s: int) -> JSONResponse:
-    """The 503 of a request that is not admitted."""
-    return error_response(503, "overloaded", f"server busy: {message}", {"Retry-After": str(retry_after_s)})
-
-
 async def send_error(send: Any, status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> None:
     """The same JSON error, sent as raw ASGI messages: what the middleware in front of the app uses (cheaper)."""
     body = json.dumps({"error": message, "type": kind}, ensure_ascii=False, separators=(",", ":")).encode()
@@ -89,32 +84,42 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str, str]:
     return 422, "invalid_request", "; ".join(parts) or "invalid request"
 
 
-def install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
+class ErrorMap:
+    """The response of each expected exception raised while a request is served: one mapping, used by the
+    app's exception handlers and by the gateway's fast path alike."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        self.retry = {"Retry-After": str(retry_after_s)}
+        self.item_failures = RateLimitedLog(logger, level=logging.WARNING)
+
+    def __call__(self, exc: BaseException, path: str) -> ApiError | None:
+        """The error answer for ``exc`` (status, kind, message, headers); None for an unexpected one (a 500)."""
+        if isinstance(exc, ApiError):
+            return exc
+        if isinstance(exc, TextsError):  # and TextError, its subclass: one text, named in the message
+            return ApiError(STATUS_BY_KIND[exc.kind], exc.kind, exc.message)
+        if isinstance(exc, ItemFailed):
+            cause = f"{type(exc.cause).__name__}: {exc.cause}"
+            self.item_failures.event("texts failed in the model", f"{path}: {exc} ({cause[:200]}); answered 422")
+            return ApiError(STATUS_BY_KIND["unprocessable_text"], "unprocessable_text", str(exc))
+        if isinstance(exc, Overloaded):
+            return ApiError(503, "overloaded", f"server busy: {exc}", self.retry)
+        if isinstance(exc, DeadlineExceeded):
+            return ApiError(503, "timeout", f"server busy: {exc}", self.retry)
+        return None
+
+
+def install_error_handlers(app: FastAPI, errors: ErrorMap) -> None:
     """Register the handlers of every expected exception."""
-    retry = {"Retry-After": str(retry_after_s)}
-    item_failures = RateLimitedLog(logger, level=logging.WARNING)
 
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.kind, exc.message, exc.headers)
+    async def expected(request: Request, exc: Exception) -> JSONResponse:
+        error = errors(exc, request.url.path)
+        if error is None:  # not one of the types registered below
+            raise exc
+        return error_response(error.status, error.kind, error.message, error.headers)
 
-    @app.exception_handler(TextsError)  # and TextError, its subclass: one text, named in the message
-    async def bad_texts(request: Request, exc: TextsError) -> JSONResponse:
-        return error_response(STATUS_BY_KIND[exc.kind], exc.kind, exc.message)
-
-    @app.exception_handler(ItemFailed)
-    async def item_failed(request: Request, exc: ItemFailed) -> JSONResponse:
-        cause = f"{type(exc.cause).__name__}: {exc.cause}"
-        item_failures.event("texts failed in the model", f"{request.url.path}: {exc} ({cause[:200]}); answered 422")
-        return error_response(STATUS_BY_KIND["unprocessable_text"], "unprocessable_text", str(exc))
-
-    @app.exception_handler(Overloaded)
-    async def not_admitted(request: Request, exc: Overloaded) -> JSONResponse:
-        return overloaded(str(exc), retry_after_s)
-
-    @app.exception_handler(DeadlineExceeded)
-    async def timed_out(request: Request, exc: DeadlineExceeded) -> JSONResponse:
-        return error_response(503, "timeout", f"server busy: {exc}", retry)
+    for kind in (ApiError, TextsError, ItemFailed, Overloaded, DeadlineExceeded):
+        app.add_exception_handler(kind, expected)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -153,11 +158,16 @@ class CatchAll:
         try:
             await self.app(scope, receive, watch)
         except Exception as exc:
-            name = type(exc).__name__
-            self.errors.event(
-                "internal errors",
-                f"internal error on {scope.get('method')} {scope.get('path')}: {name}: {str(exc)[:200]}",
-            )
-            logger.debug("internal error", exc_info=exc)
+            message = report_internal(self.errors, scope, exc)
             if not started:
-                await error_response(500, "internal", f"internal error: {name}")(scope, receive, send)
+                await send_error(send, 500, "internal", message)
+
+
+def report_internal(log: RateLimitedLog, scope: dict[str, Any], exc: Exception) -> str:
+    """Log an unexpected exception as one (rate-limited) line; the message of its ``500 internal`` answer."""
+    name = type(exc).__name__
+    log.event(
+        "internal errors", f"internal error on {scope.get('method')} {scope.get('path')}: {name}: {str(exc)[:200]}"
+    )
+    logger.debug("internal error", exc_info=exc)
+    return f"internal error: {name}"

@@ -14,7 +14,9 @@ Per HTTP request, in order:
 3. While a prediction request waits, the connection is watched: when the client
    disconnects, the request is cancelled, so its texts leave the batch queue
    before inference. It is counted with status 499 (client closed request).
-4. Requests are counted by route template (never the raw path) and status, and timed.
+4. A valid ``POST /predict`` is answered by the state's fast path (no routing, dependency
+   or response machinery of the framework); anything else reaches the app.
+5. Requests are counted by route template (never the raw path) and status, and timed.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ PREDICT = "/predict"
 INFER = "/v2/models/{model_name}/infer"
 INFER_VERSIONED = "/v2/models/{model_name}/versions/{model_version}/infer"
 CLIENT_CLOSED = 499
+FastPath = Callable[[dict[str, Any], bytes, Callable[[dict[str, Any]], Awaitable[None]]], Awaitable[bool]]
+"""``(scope, body, send) -> handled``: answers a prediction request without the app, or returns False untouched."""
 _HEADER = HEADER.encode()
 
 
@@ -121,8 +125,10 @@ class Gateway:
             scope["headers"] = [*kept, (b"content-type", b"application/json")]
             if endpoint is None:
                 await self.app(scope, _replay(body, receive), capture)
-            elif await _run_watching_disconnect(self.app, scope, body, receive, capture):
-                status = CLIENT_CLOSED
+            else:
+                app = self._fast_or_app if endpoint == PREDICT and self.state.fast_predict is not None else self.app
+                if await _run_watching_disconnect(app, scope, body, receive, capture):
+                    status = CLIENT_CLOSED
         finally:
             route = scope.get("route")
             label = getattr(route, "path", None) or endpoint or "unmatched"
@@ -134,6 +140,14 @@ class Gateway:
                 timer = self._timers[label] = metrics.duration.labels(label)
             counter.inc()
             timer.observe(time.perf_counter() - started)
+
+    async def _fast_or_app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """The state's fast path when it takes the request, else the app."""
+        message = await receive()  # the body, replayed
+        body: bytes = message.get("body", b"")
+        fast = self.state.fast_predict
+        if fast is None or not await fast(scope, body, send):
+            await self.app(scope, _replay(body, receive), send)
 
     async def _read_body(self, scope: dict[str, Any], receive: Any, send: Any) -> bytes | None:
         """The whole body, or None when the client left or the body was too large (413 sent)."""

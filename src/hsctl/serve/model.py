@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,58 @@ def resolve_backend(model_dir: Path, backend: str) -> str:
     from hsctl.inference.onnx import onnx_file
 
     return "onnx-int8" if onnx_file(model_dir, int8=True) else "onnx"
+
+
+def available_cores() -> int:
+    """CPUs this process may run on (a container's CPU set, not the host's core count)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class Parallelism:
+    """How one worker spreads inference over its cores."""
+
+    lanes: int
+    """Micro-batches scored at the same time, each on its own thread."""
+    threads: int | None
+    """Threads per model call; None lets torch decide."""
+    model_batch_size: int
+    """Texts per model call."""
+
+
+def parallelism(
+    backend: str,
+    *,
+    workers: int,
+    lanes: int | None,
+    threads: int | None,
+    model_batch_size: int | None = None,
+    cores: int | None = None,
+) -> Parallelism:
+    """The settings of one worker, with the unset values filled from the cores it gets.
+
+    ONNX: by default one lane per core with one thread each, since concurrent single-threaded
+    ONNX Runtime calls outscore one call on every core; single-threaded calls are fastest on
+    small length-sorted chunks (4 texts), where padding costs more than the per-call overhead.
+    torch keeps one lane and lets torch pick its threads unless told. (Measured on 2 AVX2
+    cores: benchmarks/serve.py.)
+    """
+    if not backend.startswith("onnx"):
+        lanes = lanes or 1
+    else:
+        share = max(1, (cores or available_cores()) // max(1, workers))
+        if lanes is None:
+            lanes = max(1, share // (threads or 1))
+        if threads is None:
+            threads = max(1, share // lanes)
+    if model_batch_size is None:
+        model_batch_size = 4 if threads == 1 else 8
+    return Parallelism(lanes, threads, model_batch_size)
 
 
 class ServedModel:
