@@ -224,7 +224,11 @@ def test_no_input_gives_a_500(quantized_model: Path, tmp_path: Path, payload: by
 @asynccontextmanager
 async def app_client(model: Path, tmp: Path, **serve: Any) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
     """:func:`client`, also giving the app, whose fast path is wrapped to count the requests it answers."""
-    overrides = {"paths.artifacts": str(tmp / "artifacts"), "serve.backend": "onnx-auto", "serve.log_predictions": False}
+    overrides = {
+        "paths.artifacts": str(tmp / "artifacts"),
+        "serve.backend": "onnx-auto",
+        "serve.log_predictions": False,
+    }
     overrides.update({f"serve.{k}": v for k, v in serve.items()})
     app = create_app(load_settings(overrides).settings, model)
     state = app.state.hsctl
@@ -324,5 +328,6 @@ def test_a_fault_on_the_fast_path_is_one_line_and_a_500(
 
     with caplog.at_level("ERROR", logger="hsctl.serve"):
         run(main)
-    lines = [r for r in caplog.records if "internal error on POST /predict: RuntimeError: decision bug" in r.getMessage()]
+    expected = "internal error on POST /predict: RuntimeError: decision bug"
+    lines = [r for r in caplog.records if expected in r.getMessage()]
     assert len(lines) == 1 and lines[0].exc_info is None
