@@ -208,12 +208,12 @@ def ceiling(model: Path, threads: int | None) -> tuple[float, str]:
 
     from inference import rate
 
+    from hsctl.core.env import usable_cpus
     from hsctl.inference import load_predictor
-    from hsctl.serve.model import available_cores
 
     best = (0.0, "")
     texts = tweets(2048)
-    cores = available_cores()
+    cores = usable_cpus() or 1
     for size in (4, 8, 16, 32, 64):
         predictor = load_predictor(model, "onnx-int8", batch_size=size, threads=threads)
         best = max(best, (rate(predictor.logits, texts), f"batch {size}, 1 call on {threads or cores} threads"))

@@ -18,12 +18,30 @@ from hsctl.settings import load_settings
 
 @asynccontextmanager
 async def client(model: Path, tmp: Path, **serve: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(model, tmp, **serve) as (c, _state):
+        yield c
+
+
+@asynccontextmanager
+async def app_client(model: Path, tmp: Path, **serve: Any) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
+    """A client of the app, and the app's state, whose fast path is wrapped to count the requests it answers."""
     overrides = {"paths.artifacts": str(tmp / "artifacts"), "serve.backend": "onnx-auto"}
     overrides.update({f"serve.{k}": v for k, v in serve.items()})
     app = create_app(load_settings(overrides).settings, model)
+    state = app.state.hsctl
+    state.fast_answers = 0
+    if state.fast_predict is not None:
+        inner = state.fast_predict
+
+        async def counted(scope: Any, body: bytes, send: Any) -> bool:
+            handled = await inner(scope, body, send)
+            state.fast_answers += handled
+            return handled
+
+        state.fast_predict = counted
     transport = httpx.ASGITransport(app=app)
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-        yield c
+        yield c, state
 
 
 def run(coro: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -221,32 +239,6 @@ def test_no_input_gives_a_500(quantized_model: Path, tmp_path: Path, payload: by
     run(main)
 
 
-@asynccontextmanager
-async def app_client(model: Path, tmp: Path, **serve: Any) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
-    """:func:`client`, also giving the app, whose fast path is wrapped to count the requests it answers."""
-    overrides = {
-        "paths.artifacts": str(tmp / "artifacts"),
-        "serve.backend": "onnx-auto",
-        "serve.log_predictions": False,
-    }
-    overrides.update({f"serve.{k}": v for k, v in serve.items()})
-    app = create_app(load_settings(overrides).settings, model)
-    state = app.state.hsctl
-    state.fast_answers = 0
-    if state.fast_predict is not None:
-        inner = state.fast_predict
-
-        async def counted(scope: Any, body: bytes, send: Any) -> bool:
-            handled = await inner(scope, body, send)
-            state.fast_answers += handled
-            return handled
-
-        state.fast_predict = counted
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-        yield c, state
-
-
 REQUESTS = [
     ({"text": "hello there"}, {"X-Request-ID": "abc-1"}),
     ({"texts": ["a b c", "all glorbians are worthless"]}, {}),
@@ -270,15 +262,11 @@ def test_fast_path_answers_exactly_as_the_app(quantized_model: Path, tmp_path: P
                     assert rid and len(rid) == 32  # a random id when the client gave none
         return out, state.fast_answers
 
-    fast, fast_count = await_(answers())
-    slow, slow_count = await_(answers(cors_origins=["https://example.org"]))
+    fast, fast_count = asyncio.run(answers(log_predictions=False))
+    slow, slow_count = asyncio.run(answers(log_predictions=False, cors_origins=["https://example.org"]))
     assert fast == slow
     assert [a[0] for a in fast] == [200, 200, 422, 422, 422]
     assert fast_count == len(REQUESTS) and slow_count == 0
-
-
-def await_(coro: Coroutine[Any, Any, Any]) -> Any:
-    return asyncio.run(coro)
 
 
 @pytest.mark.parametrize(
@@ -287,7 +275,7 @@ def await_(coro: Coroutine[Any, Any, Any]) -> Any:
 )
 def test_bodies_the_fast_path_cannot_take_get_the_apps_answer(quantized_model: Path, tmp_path: Path, body: bytes):
     async def main() -> None:
-        async with app_client(quantized_model, tmp_path) as (c, state):
+        async with app_client(quantized_model, tmp_path, log_predictions=False) as (c, state):
             r = await c.post("/predict", content=body)
             assert r.status_code in (400, 422) and set(r.json()) == {"error", "type"}
             assert state.fast_answers == 0
@@ -297,7 +285,10 @@ def test_bodies_the_fast_path_cannot_take_get_the_apps_answer(quantized_model: P
 
 def test_fast_path_checks_the_api_key(quantized_model: Path, tmp_path: Path):
     async def main() -> None:
-        async with app_client(quantized_model, tmp_path, api_key="s3cret") as (c, state):
+        async with app_client(quantized_model, tmp_path, api_key="s3cret", log_predictions=False) as (
+            c,
+            state,
+        ):
             wrong = await c.post("/predict", json={"text": "x"}, headers={"X-API-Key": "wrong"})
             assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
             assert state.fast_answers == 0  # refused by the app, which words the 401
@@ -318,7 +309,7 @@ def test_a_fault_on_the_fast_path_is_one_line_and_a_500(
     monkeypatch.setattr(ServedModel, "decide", broken)
 
     async def main() -> None:
-        async with app_client(quantized_model, tmp_path) as (c, state):
+        async with app_client(quantized_model, tmp_path, log_predictions=False) as (c, state):
             r = await c.post("/predict", json={"text": "x"})
             assert r.status_code == 500
             assert r.json() == {"error": "internal error: RuntimeError", "type": "internal"}

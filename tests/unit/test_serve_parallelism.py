@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hsctl.serve.model import Parallelism, available_cores, parallelism
+from hsctl.core.env import usable_cpus
+from hsctl.serve.model import Parallelism, parallelism
 
 
 @pytest.mark.parametrize(
@@ -35,10 +36,19 @@ def test_model_batch_size_given_wins():
     assert plan == Parallelism(2, 1, 16)
 
 
-def test_available_cores_is_this_process_cpu_set():
+def test_unset_cores_are_the_process_cpu_set(monkeypatch: pytest.MonkeyPatch):
+    import hsctl.serve.model as served
+
+    monkeypatch.setattr(served, "usable_cpus", lambda: 6)
+    assert parallelism("onnx", workers=2, lanes=None, threads=None) == Parallelism(3, 1, 4)
+    monkeypatch.setattr(served, "usable_cpus", lambda: None)  # unknown: one core
+    assert parallelism("onnx", workers=1, lanes=None, threads=None) == Parallelism(1, 1, 4)
+
+
+def test_usable_cpus_is_this_process_cpu_set():
     import os
 
-    cores = available_cores()
-    assert cores >= 1
+    cores = usable_cpus()
+    assert cores is not None and cores >= 1
     if hasattr(os, "sched_getaffinity"):
         assert cores == len(os.sched_getaffinity(0))

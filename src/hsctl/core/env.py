@@ -115,15 +115,20 @@ def cpu_info() -> dict[str, Any]:
         model = _sysctl("machdep.cpu.brand_string")
         flags = {f.lower().replace(".", "_") for f in (_sysctl("machdep.cpu.features") or "").split()}
         flags |= {f.lower() for f in (_sysctl("machdep.cpu.leaf7_features") or "").split()}
-    logical = os.cpu_count()
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else logical
     return {
         "model": model or platform.processor() or None,
         "machine": platform.machine(),
         "features": [f for f in CPU_FEATURES if f in flags] if flags else None,
-        "logical_cpus": logical,
-        "usable_cpus": usable,
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": usable_cpus(),
     }
+
+
+def usable_cpus() -> int | None:
+    """CPUs this process may run on (a container's CPU set, not the host's count); None when unknown."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count()  # macOS, Windows
 
 
 def _cpu_from_proc() -> tuple[str | None, set[str]]:

@@ -13,13 +13,12 @@ import asyncio
 import gc
 import hmac
 import json
-import logging
 import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +36,6 @@ from hsctl.serve.errors import (
     ErrorMap,
     RequestError,
     install_error_handlers,
-    report_internal,
     send_error,
 )
 from hsctl.serve.gateway import INFER, INFER_VERSIONED, PREDICT, FastPath, Gateway
@@ -46,7 +44,6 @@ from hsctl.serve.model import ServedModel, parallelism
 from hsctl.serve.page import render_page
 from hsctl.serve.predlog import PredictionLog, default_log_dir, now_iso, text_field
 from hsctl.serve.priority import LoopPriority
-from hsctl.serve.ratelog import RateLimitedLog
 from hsctl.serve.schemas import (
     InferRequest,
     InferResponse,
@@ -96,11 +93,11 @@ class ServerState:
     settings: Settings
     model: ServedModel
     metrics: ServerMetrics
+    errors: ErrorMap
     batcher: MicroBatcher | None = None
     log: PredictionLog | None = None
     priority: LoopPriority | None = None
     started_at: float = 0.0
-    errors: ErrorMap = field(default_factory=lambda: ErrorMap(1))
     fast_predict: FastPath | None = None
 
     def not_ready_reason(self) -> str | None:
@@ -213,7 +210,7 @@ def create_app(settings: Settings, model_dir: Path | None = None, *, own_process
     )
     app.state.hsctl = state
     install_error_handlers(app, state.errors)
-    app.add_middleware(CatchAll)
+    app.add_middleware(CatchAll, errors=state.errors)
     if cfg.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -384,7 +381,6 @@ def _fast_predict(state: ServerState) -> FastPath:
     scoring are mapped by the same :class:`ErrorMap` as the app's.
     """
     key = state.settings.serve.api_key
-    internal = RateLimitedLog(logging.getLogger("hsctl.serve"))
 
     async def fast(scope: dict[str, Any], body: bytes, send: Callable[[dict[str, Any]], Awaitable[None]]) -> bool:
         headers = Headers(scope=scope)
@@ -400,7 +396,7 @@ def _fast_predict(state: ServerState) -> FastPath:
         except Exception as exc:
             error = state.errors(exc, scope["path"])
             if error is None:
-                await send_error(send, 500, "internal", report_internal(internal, scope, exc))
+                await send_error(send, 500, "internal", state.errors.internal(scope, exc))
             else:
                 await send_error(send, error.status, error.kind, error.message, error.headers)
             return True

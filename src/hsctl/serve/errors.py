@@ -91,6 +91,7 @@ class ErrorMap:
     def __init__(self, retry_after_s: int) -> None:
         self.retry = {"Retry-After": str(retry_after_s)}
         self.item_failures = RateLimitedLog(logger, level=logging.WARNING)
+        self.internal_errors = RateLimitedLog(logger)
 
     def __call__(self, exc: BaseException, path: str) -> ApiError | None:
         """The error answer for ``exc`` (status, kind, message, headers); None for an unexpected one (a 500)."""
@@ -107,6 +108,15 @@ class ErrorMap:
         if isinstance(exc, DeadlineExceeded):
             return ApiError(503, "timeout", f"server busy: {exc}", self.retry)
         return None
+
+    def internal(self, scope: dict[str, Any], exc: Exception) -> str:
+        """Log an unexpected exception as one (rate-limited) line; the message of its ``500 internal`` answer."""
+        name = type(exc).__name__
+        self.internal_errors.event(
+            "internal errors", f"internal error on {scope.get('method')} {scope.get('path')}: {name}: {str(exc)[:200]}"
+        )
+        logger.debug("internal error", exc_info=exc)
+        return f"internal error: {name}"
 
 
 def install_error_handlers(app: FastAPI, errors: ErrorMap) -> None:
@@ -139,9 +149,9 @@ class CatchAll:
     (Starlette's own catch-all re-raises, so uvicorn would print a traceback per failure.)
     """
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, errors: ErrorMap) -> None:
         self.app = app
-        self.errors = RateLimitedLog(logger)
+        self.errors = errors
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -158,16 +168,6 @@ class CatchAll:
         try:
             await self.app(scope, receive, watch)
         except Exception as exc:
-            message = report_internal(self.errors, scope, exc)
+            message = self.errors.internal(scope, exc)
             if not started:
                 await send_error(send, 500, "internal", message)
-
-
-def report_internal(log: RateLimitedLog, scope: dict[str, Any], exc: Exception) -> str:
-    """Log an unexpected exception as one (rate-limited) line; the message of its ``500 internal`` answer."""
-    name = type(exc).__name__
-    log.event(
-        "internal errors", f"internal error on {scope.get('method')} {scope.get('path')}: {name}: {str(exc)[:200]}"
-    )
-    logger.debug("internal error", exc_info=exc)
-    return f"internal error: {name}"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hsctl.core.env import usable_cpus
 from hsctl.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -23,16 +24,6 @@ def resolve_backend(model_dir: Path, backend: str) -> str:
     from hsctl.inference.onnx import onnx_file
 
     return "onnx-int8" if onnx_file(model_dir, int8=True) else "onnx"
-
-
-def available_cores() -> int:
-    """CPUs this process may run on (a container's CPU set, not the host's core count)."""
-    import os
-
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -67,7 +58,7 @@ def parallelism(
     if not backend.startswith("onnx"):
         lanes = lanes or 1
     else:
-        share = max(1, (cores or available_cores()) // max(1, workers))
+        share = max(1, (cores or usable_cpus() or 1) // max(1, workers))
         if lanes is None:
             lanes = max(1, share // (threads or 1))
         if threads is None:
