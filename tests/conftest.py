@@ -23,6 +23,27 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+def tiny_sweep_toml(*, epochs: int = 1, sampler_seed: int | None = None) -> str:
+    """An hsctl.toml for sweeps of a scratch model in seconds: the learning rate searched, ``epochs`` fixed."""
+    seed = "" if sampler_seed is None else f"[sweep]\nsampler_seed = {sampler_seed}\n"
+    return f"""[train]
+model = "scratch"
+max_length = 16
+scratch_vocab_size = 100
+early_stopping_patience = 0
+[tracking]
+backend = "none"
+{seed}[sweep.space.learning_rate]
+type = "float"
+low = 1e-3
+high = 1e-2
+log = true
+[sweep.space.epochs]
+type = "categorical"
+choices = [{epochs}]
+"""
+
+
 def make_frame(n: int = 60, hate_every: int = 3) -> pd.DataFrame:
     """A small labelled frame with the hub dataset's column names."""
     rows = []

@@ -11,28 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from hsctl.cli.main import app
-from tests.conftest import make_frame
+from tests.conftest import make_frame, tiny_sweep_toml
 
 runner = CliRunner()
-TOML = """
-[train]
-model = "scratch"
-max_length = 16
-scratch_vocab_size = 100
-early_stopping_patience = 0
-[tracking]
-backend = "none"
-[sweep]
-sampler_seed = 0
-[sweep.space.learning_rate]
-type = "float"
-low = 1e-3
-high = 1e-2
-log = true
-[sweep.space.epochs]
-type = "categorical"
-choices = [1]
-"""
+TOML = tiny_sweep_toml(sampler_seed=0)
 
 
 def invoke(*args: str):

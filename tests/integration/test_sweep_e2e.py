@@ -12,26 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_frame
+from tests.conftest import make_frame, tiny_sweep_toml
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-TOML = """
-[train]
-model = "scratch"
-max_length = 16
-scratch_vocab_size = 100
-early_stopping_patience = 0
-[tracking]
-backend = "none"
-[sweep.space.learning_rate]
-type = "float"
-low = 1e-3
-high = 1e-2
-log = true
-[sweep.space.epochs]
-type = "categorical"
-choices = [EPOCHS]
-"""
 
 
 def hsctl(*args: str, cwd: Path) -> subprocess.Popen[str]:
@@ -42,7 +25,7 @@ def hsctl(*args: str, cwd: Path) -> subprocess.Popen[str]:
 
 def prepare(root: Path, epochs: int) -> None:
     make_frame(80).to_csv(root / "small.csv", index=False)
-    (root / "hsctl.toml").write_text(TOML.replace("EPOCHS", str(epochs)))
+    (root / "hsctl.toml").write_text(tiny_sweep_toml(epochs=epochs))
     for args in (("fetch", "--source", "small.csv"), ("preprocess",)):
         proc = hsctl(*args, cwd=root)
         _, err = proc.communicate(timeout=180)
