@@ -402,7 +402,7 @@ class ServeSettings(_Group):
     )
     retry_after_s: int = Field(1, ge=0, description="Retry-After seconds sent with a 503 (overloaded or timeout).")
     loop_nice: int = Field(
-        5,
+        10,
         ge=0,
         le=19,
         description="Niceness added to each hsctl serve worker's event-loop thread (HTTP, JSON, shedding) while "

@@ -309,13 +309,31 @@ def test_queued_texts_are_split_among_idle_lanes():
     async def main() -> None:
         gate = Gate()
         batcher = MicroBatcher(gate, max_batch_size=64, max_wait_ms=0, max_queue=100, lanes=2)
-        await batcher.start()
-        # Queued before the worker looks: 10 texts, 2 idle lanes -> 5 each, not 10 on one lane and none on the other.
+        # Queued before the lanes start: 10 texts, 2 idle lanes -> 5 each, not 10 on one lane and none on the other.
         tasks = [asyncio.create_task(batcher.submit([f"t{i}"])) for i in range(10)]
+        await asyncio.sleep(0)
+        assert batcher.depth == 10
+        await batcher.start()
         await asyncio.sleep(0.05)
         assert sorted(len(c) for c in gate.calls) == [5, 5]
         gate.release.set()
         assert len(await asyncio.gather(*tasks)) == 10
+        await batcher.stop()
+
+    asyncio.run(main())
+
+
+def test_lanes_keep_scoring_while_the_event_loop_is_busy():
+    """Lanes take their next batch themselves: a loop held up (say, answering a flood of 503s) never starves them."""
+
+    async def main() -> None:
+        batcher, model, _ = make(max_batch_size=2, max_wait_ms=0, delay=0.02)
+        await batcher.start()
+        tasks = [asyncio.create_task(batcher.submit([f"t{i}"])) for i in range(10)]
+        await asyncio.sleep(0)  # all 10 queued
+        time.sleep(0.5)  # the loop runs nothing for 0.5 s: 5 batches of 20 ms fit in it many times over
+        assert sorted(model.seen) == sorted(f"t{i}" for i in range(10))
+        assert await asyncio.gather(*tasks) == [[2.0]] * 10
         await batcher.stop()
 
     asyncio.run(main())

@@ -283,6 +283,31 @@ def test_bodies_the_fast_path_cannot_take_get_the_apps_answer(quantized_model: P
     run(main)
 
 
+def test_the_gateway_stands_in_front_of_the_framework(quantized_model: Path, tmp_path: Path):
+    """A valid /predict never enters FastAPI (its telemetry check, error middleware, router); the rest does."""
+
+    async def main() -> None:
+        async with app_client(quantized_model, tmp_path, log_predictions=False) as (c, state):
+            app = c._transport.app  # type: ignore[attr-defined]
+            gateway = app.gateway
+            entered: list[str] = []
+            framework = gateway.app
+
+            async def counted(scope: Any, receive: Any, send: Any) -> None:
+                entered.append(scope["path"])
+                await framework(scope, receive, send)
+
+            gateway.app = counted
+            ok = await c.post("/predict", json={"text": "hello"})
+            assert ok.status_code == 200 and state.fast_answers == 1
+            assert entered == []
+            bad = await c.post("/predict", content=b"{bad json")
+            assert bad.status_code == 400 and entered == ["/predict"]  # the app words the error
+            assert (await c.get("/v2/health/ready")).status_code == 200 and entered[-1] == "/v2/health/ready"
+
+    run(main)
+
+
 def test_fast_path_checks_the_api_key(quantized_model: Path, tmp_path: Path):
     async def main() -> None:
         async with app_client(quantized_model, tmp_path, api_key="s3cret", log_predictions=False) as (

@@ -10,17 +10,18 @@ extension, gzip or deflate request bodies),
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import hmac
 import json
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -107,6 +108,23 @@ class ServerState:
         if self.log is not None and not self.log.alive:
             return "the prediction-log writer has stopped"
         return None
+
+
+class ServerApp(FastAPI):
+    """The FastAPI app with its :class:`Gateway` in front of everything, the framework's own layers included.
+
+    A request shed with a 503, and a valid ``POST /predict``, never reach the framework
+    (its per-request telemetry check and error middleware): under a flood of rejected
+    requests, that work was half of what the event loop spent per 503.
+    """
+
+    gateway: Gateway | None = None
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if self.gateway is not None and scope["type"] == "http":
+            await self.gateway(cast("dict[str, Any]", scope), receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings, model_dir: Path | None = None, *, own_process: bool = False) -> FastAPI:
@@ -199,7 +217,7 @@ def create_app(settings: Settings, model_dir: Path | None = None, *, own_process
             if state.log is not None:
                 await asyncio.to_thread(state.log.close)
 
-    app = FastAPI(
+    app = ServerApp(
         title="hsctl prediction server",
         version=__version__,
         description="Hate-speech classification: `/predict`, the Open Inference Protocol (v2) with the binary "
@@ -221,7 +239,7 @@ def create_app(settings: Settings, model_dir: Path | None = None, *, own_process
             allow_headers=["*"],
             expose_headers=[REQUEST_ID_HEADER, "Retry-After", "Inference-Header-Content-Length"],
         )
-    app.add_middleware(Gateway, state=state)
+    app.gateway = Gateway(functools.partial(FastAPI.__call__, app), state)
     _add_routes(app, state)
     add_docs_routes(app, app.title)
     _install_openapi(app, state)

@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,10 @@ QueueFull = Overloaded  # the name before admission by waiting time
 
 class DeadlineExceeded(Exception):
     """The request's texts were not scored within its timeout."""
+
+
+class _WrongCount(RuntimeError):
+    """The model returned a different number of results than texts."""
 
 
 class ItemFailed(Exception):
@@ -80,9 +85,8 @@ class BatchCost:
     def observe(self, texts: int, seconds: float) -> None:
         """Record one batch."""
         n = float(texts)
-        self._s = [v * self.decay for v in self._s]
-        for i, v in enumerate((1.0, n, n * n, seconds, n * seconds)):
-            self._s[i] += v
+        # One assignment: readers on other threads see the sums before or after, never half-updated.
+        self._s = [v * self.decay + x for v, x in zip(self._s, (1.0, n, n * n, seconds, n * seconds), strict=True)]
 
     @property
     def known(self) -> bool:
@@ -111,7 +115,12 @@ class BatchCost:
 
 
 class MicroBatcher:
-    """Runs ``infer(texts) -> probabilities`` on micro-batches assembled from concurrent requests."""
+    """Runs ``infer(texts) -> probabilities`` on micro-batches assembled from concurrent requests.
+
+    Each lane is a thread that takes its next batch from the queue itself as soon as it
+    is free, so a busy event loop (say, one answering a flood of 503s) never keeps the
+    model waiting for work; the loop only queues texts and resolves the answers.
+    """
 
     def __init__(
         self,
@@ -138,15 +147,13 @@ class MicroBatcher:
         self.on_batch = on_batch
         self.on_drop = on_drop
         self._items: collections.deque[_Item] = collections.deque()
-        self._wakeup = asyncio.Event()
-        self._executor = ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="hsctl-infer")
-        self._task: asyncio.Task[None] | None = None
+        self._cond = threading.Condition()  # guards the queue and the in-flight counts below
+        self._threads: list[threading.Thread] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
         self._busy = 0  # lanes scoring a batch
         self._in_flight = 0  # texts being scored, all lanes together
         self._in_flight_cost = 0.0  # their expected model time, summed over the lanes
-        self._free_lanes: asyncio.Semaphore | None = None
-        self._scoring: set[asyncio.Task[None]] = set()
         self.cost = BatchCost()
 
     @property
@@ -200,20 +207,22 @@ class MicroBatcher:
                 self.cost.observe(texts, seconds)
 
     async def start(self) -> None:
-        """Start the inference threads and the batching worker on the running loop."""
-        loop = asyncio.get_running_loop()
-        # The threads exist now, not on the first requests.
-        await asyncio.gather(*(loop.run_in_executor(self._executor, time.sleep, 0.01) for _ in range(self.lanes)))
-        self._free_lanes = asyncio.Semaphore(self.lanes)
-        self._task = asyncio.create_task(self._run(), name="hsctl-batcher")
+        """Start the lanes' threads; answers are resolved on the running loop."""
+        self._loop = asyncio.get_running_loop()
+        for k in range(self.lanes):
+            thread = threading.Thread(target=self._lane, name=f"hsctl-infer-{k}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     async def stop(self) -> None:
-        """Finish queued work, then stop the worker and its thread."""
-        self._closing = True
-        self._wakeup.set()
-        if self._task is not None:
-            await self._task
-        self._executor.shutdown(wait=True)
+        """Finish queued work, then stop the lanes; every answer is resolved when this returns."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        threads, self._threads = self._threads, []
+        if threads:
+            await asyncio.to_thread(_join, threads)
+        await asyncio.sleep(0)  # answers posted by the lanes before they ended
 
     async def submit(self, texts: Sequence[str], *, timeout: float | None = None) -> list[float]:
         """Queue texts and wait for their probabilities.
@@ -230,8 +239,9 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         job = _Job(texts=texts, future=loop.create_future(), results=[0.0] * len(texts), remaining=len(texts))
         timer = loop.call_later(timeout, _expire, job, timeout) if timeout is not None else None
-        self._items.extend((job, i) for i in range(len(texts)))
-        self._wakeup.set()
+        with self._cond:
+            self._items.extend((job, i) for i in range(len(texts)))
+            self._cond.notify()
         try:
             return await job.future
         finally:
@@ -257,75 +267,81 @@ class MicroBatcher:
                 continue
             batch.append(item)
 
-    async def _run(self) -> None:
-        assert self._free_lanes is not None, "start() first"
-        while True:
-            if not self._items:
-                if self._closing:
-                    break
-                self._wakeup.clear()
-                await self._wakeup.wait()
-                continue
-            await self._free_lanes.acquire()  # a batch is taken only when a lane can score it: fuller batches
-            batch: list[_Item] = []
-            # What is waiting is shared among the idle lanes, so that no lane idles while another has it all.
-            idle = self.lanes - self._busy
-            size = max(1, min(self.batch_limit(), -(-len(self._items) // idle)))
-            self._take(batch, size)
-            if 1 < len(batch) < size and self.max_wait > 0:
-                # Others are waiting too: give stragglers up to max_wait to join this batch.
-                deadline = time.perf_counter() + self.max_wait
-                while len(batch) < size and (left := deadline - time.perf_counter()) > 0:
-                    self._wakeup.clear()
-                    try:
-                        await asyncio.wait_for(self._wakeup.wait(), timeout=left)
-                    except TimeoutError:
-                        break
-                    self._take(batch, size)
-                batch = self._live(batch)
-            if not batch:
-                self._free_lanes.release()
-                continue
-            cost = self.cost.seconds(len(batch))
-            self._busy += 1
-            self._in_flight += len(batch)  # counted now, for the admission of the very next request
-            self._in_flight_cost += cost
-            task = asyncio.create_task(self._lane(batch, cost), name="hsctl-batch")
-            self._scoring.add(task)
-            task.add_done_callback(self._scoring.discard)
-        if self._scoring:
-            await asyncio.gather(*self._scoring)
+    def _next(self) -> tuple[list[_Item], float] | None:
+        """Block until this lane has a batch; None once closing and nothing is left."""
+        with self._cond:
+            while True:
+                while not self._items:
+                    if self._closing:
+                        return None
+                    self._cond.wait()
+                # What is waiting is shared among the idle lanes, so that no lane idles while another has it all.
+                idle = self.lanes - self._busy
+                size = max(1, min(self.batch_limit(), -(-len(self._items) // idle)))
+                batch: list[_Item] = []
+                self._take(batch, size)
+                if 1 < len(batch) < size and self.max_wait > 0:
+                    # Others are waiting too: give stragglers up to max_wait to join this batch.
+                    deadline = time.perf_counter() + self.max_wait
+                    while len(batch) < size and (left := deadline - time.perf_counter()) > 0:
+                        self._cond.wait(left)
+                        self._take(batch, size)
+                    batch = self._live(batch)
+                if not batch:
+                    continue
+                cost = self.cost.seconds(len(batch))
+                self._busy += 1
+                self._in_flight += len(batch)  # counted now, for the admission of the very next request
+                self._in_flight_cost += cost
+                return batch, cost
 
-    async def _lane(self, batch: list[_Item], cost: float) -> None:
-        """Score one batch on a free lane; the worker never dies: a bug here fails this batch's requests only."""
-        assert self._free_lanes is not None
-        try:
-            await self._score(batch)
-        except Exception as exc:
-            _fail(batch, exc)
-        finally:
-            self._busy -= 1
-            self._in_flight -= len(batch)
-            self._in_flight_cost = max(0.0, self._in_flight_cost - cost)
-            self._free_lanes.release()
+    def _lane(self) -> None:
+        """One lane's thread; it never dies: a bug here fails this batch's requests only."""
+        while (taken := self._next()) is not None:
+            batch, cost = taken
+            answers: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
+            try:
+                self._score(batch, answers)
+            except Exception as exc:
+                answers = [(_fail, (batch, exc))]
+            with self._cond:  # free before answering: the next request's admission sees this lane idle
+                self._busy -= 1
+                self._in_flight -= len(batch)
+                self._in_flight_cost = max(0.0, self._in_flight_cost - cost)
+            for callback, args in answers:
+                self._post(callback, *args)
 
-    async def _score(self, batch: list[_Item]) -> None:
-        loop = asyncio.get_running_loop()
+    def _post(self, callback: Callable[..., None], *args: Any) -> None:
+        """Run ``callback`` on the loop, which owns the requests' futures."""
+        assert self._loop is not None, "start() first"
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits for these answers any more
+            self._loop.call_soon_threadsafe(callback, *args)
+
+    def _run_infer(self, batch: list[_Item]) -> Any:
+        probs = self.infer([job.texts[i] for job, i in batch])
+        if len(probs) != len(batch):
+            raise _WrongCount(f"the model returned {len(probs)} results for {len(batch)} texts")
+        return probs
+
+    def _score(self, batch: list[_Item], answers: list[tuple[Callable[..., None], tuple[Any, ...]]]) -> None:
         started = time.perf_counter()
         try:
-            probs = await loop.run_in_executor(self._executor, self.infer, [job.texts[i] for job, i in batch])
+            probs = self._run_infer(batch)
+        except _WrongCount:
+            raise  # a bug of the model wrapper, not of a text: fails the batch
         except Exception as exc:
-            await self._isolate(batch, exc)
+            self._isolate(batch, exc, answers)
             return
         elapsed = time.perf_counter() - started
         self.cost.observe(len(batch), elapsed)
         if self.on_batch is not None:
             self.on_batch(len(batch), elapsed)
-        _deliver(batch, probs)
+        answers.append((_deliver, (batch, probs)))
 
-    async def _isolate(self, batch: list[_Item], error: Exception) -> None:
+    def _isolate(
+        self, batch: list[_Item], error: Exception, answers: list[tuple[Callable[..., None], tuple[Any, ...]]]
+    ) -> None:
         """Bisect a failed batch: answer every text that scores, and find the ones that fail alone."""
-        loop = asyncio.get_running_loop()
         failed: list[tuple[_Item, BaseException]] = []
         if len(batch) == 1:
             failed.append((batch[0], error))
@@ -338,7 +354,9 @@ class MicroBatcher:
             if not group:
                 continue
             try:
-                probs = await loop.run_in_executor(self._executor, self.infer, [job.texts[i] for job, i in group])
+                probs = self._run_infer(group)
+            except _WrongCount:
+                raise
             except Exception as exc:
                 if len(group) == 1:
                     failed.append((group[0], exc))
@@ -346,18 +364,21 @@ class MicroBatcher:
                     middle = len(group) // 2
                     stack += [group[middle:], group[:middle]]
                 continue
-            _deliver(group, probs)
+            answers.append((_deliver, (group, probs)))
         if not failed:
             return
         healthy = True
         if self.probe is not None:
             try:
-                await loop.run_in_executor(self._executor, self.probe)
+                self.probe()
             except Exception:
                 healthy = False  # the model fails on a known-good text too: a server fault, not the text's
-        for (job, i), cause in failed:
-            if not job.future.done():
-                job.future.set_exception(ItemFailed(i, cause) if healthy else cause)
+        answers.append((_fail_items, (failed, healthy)))
+
+
+def _join(threads: list[threading.Thread]) -> None:
+    for thread in threads:
+        thread.join()
 
 
 def _expire(job: _Job, timeout: float) -> None:
@@ -366,8 +387,6 @@ def _expire(job: _Job, timeout: float) -> None:
 
 
 def _deliver(batch: list[_Item], probs: Any) -> None:
-    if len(probs) != len(batch):
-        raise RuntimeError(f"the model returned {len(probs)} results for {len(batch)} texts")
     for (job, i), p in zip(batch, probs, strict=True):
         if job.future.done():
             continue
@@ -381,3 +400,9 @@ def _fail(batch: list[_Item], exc: BaseException) -> None:
     for job, _ in batch:
         if not job.future.done():
             job.future.set_exception(exc)
+
+
+def _fail_items(failed: list[tuple[_Item, BaseException]], healthy: bool) -> None:
+    for (job, i), cause in failed:
+        if not job.future.done():
+            job.future.set_exception(ItemFailed(i, cause) if healthy else cause)
