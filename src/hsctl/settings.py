@@ -401,13 +401,21 @@ class ServeSettings(_Group):
         "dropped before inference.",
     )
     retry_after_s: int = Field(1, ge=0, description="Retry-After seconds sent with a 503 (overloaded or timeout).")
+    shed_backoff_ms: float = Field(
+        250,
+        ge=0,
+        description="After a 503 overloaded, the next request on the same connection is looked at no sooner than "
+        "this many milliseconds later (then admitted or shed as usual), so that clients that ignore Retry-After "
+        "cannot turn shedding into a busy loop that takes the CPU from inference. 0: never.",
+    )
     loop_nice: int = Field(
-        10,
+        0,
         ge=0,
         le=19,
         description="Niceness added to each hsctl serve worker's event-loop thread (HTTP, JSON, shedding) while "
         "it sheds load, so that a flood of rejected requests cannot starve inference; restored once nothing has "
-        "been shed for 5 s (where the process may raise its priority). 0: never. Linux only.",
+        "been shed for 5 s (where the process may raise its priority). For floods on new connections, which "
+        "shed_backoff_ms cannot slow down; it delays every answer, 503s included. 0: never. Linux only.",
     )
     max_text_chars: int = Field(2000, ge=1, description="Longest accepted text, in characters (413 beyond).")
     max_batch_items: int = Field(64, ge=1, description="Most texts in one request (413 beyond).")

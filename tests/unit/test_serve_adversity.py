@@ -325,6 +325,37 @@ def test_overload_is_shed_at_once_before_the_body_is_parsed(quantized_model: Pat
     run(main)
 
 
+def test_a_connection_just_shed_is_looked_at_again_only_after_the_backoff(
+    quantized_model: Path, tmp_path: Path, slow_model
+):
+    """A client that ignores Retry-After cannot make shedding a busy loop; other connections are not slowed."""
+
+    async def main() -> None:
+        app = make_app(quantized_model, tmp_path, max_batch_size=1, batch_lanes=1, shed_backoff_ms=1500)
+
+        def connection(port: int) -> httpx.AsyncClient:
+            transport = httpx.ASGITransport(app=app, client=("127.0.0.1", port))
+            return httpx.AsyncClient(transport=transport, base_url="http://test")
+
+        async with app.router.lifespan_context(app), connection(1) as one, connection(2) as two:
+            batcher = app.state.hsctl.batcher
+            busy = asyncio.create_task(two.post("/predict", json={"text": "keeps the model busy"}))
+            await asyncio.sleep(0.05)
+            batcher.max_delay = 1e-6  # anything that would wait is shed
+            started = time.perf_counter()
+            shed = await one.post("/predict", json={"text": "shed"})
+            assert shed.status_code == 503 and time.perf_counter() - started < 0.5  # the 503 itself: at once
+            batcher.max_delay = 60.0  # from now on everything is admitted
+            again = asyncio.create_task(one.post("/predict", json={"text": "same connection, right away"}))
+            other = await two.post("/predict", json={"text": "another connection"})
+            assert other.status_code == 200 and (await busy).status_code == 200
+            assert not again.done()  # still in its backoff while the other connection was answered
+            assert (await again).status_code == 200  # then admitted as usual
+            assert time.perf_counter() - started >= 1.5
+
+    run(main)
+
+
 def binary_body(texts: list[bytes], **outputs: bool) -> tuple[bytes, dict[str, str]]:
     raw = b"".join(struct.pack("<I", len(t)) + t for t in texts)
     head: dict[str, Any] = {

@@ -66,6 +66,8 @@ class Gateway:
         self.state = state
         self.max_bytes = state.settings.serve.max_body_bytes
         self.retry = {"Retry-After": str(state.settings.serve.retry_after_s)}
+        self.backoff = state.settings.serve.shed_backoff_ms / 1000
+        self._shed: dict[Any, float] = {}  # connection (client address) -> when its last request was shed
         self._counters: dict[tuple[str, int], Any] = {}  # metric children by labels: no lookup per request
         self._timers: dict[str, Any] = {}
 
@@ -92,11 +94,20 @@ class Gateway:
             batcher = self.state.batcher
             if endpoint is not None and batcher is not None:
                 priority = self.state.priority
+                client = scope.get("client") if self.backoff > 0 else None
+                if client is not None and (shed_at := self._shed.pop(client, None)) is not None:
+                    wait = shed_at + self.backoff - time.monotonic()
+                    if wait > 0:  # this connection was just told to come back later: not before the backoff
+                        await asyncio.sleep(wait)
                 try:
                     batcher.check_admission()
                 except Exception as exc:  # Overloaded: shed before reading or parsing anything
                     if priority is not None:
                         priority.shed()
+                    if client is not None:
+                        if len(self._shed) > 100_000:  # connections that left after a 503
+                            self._shed.clear()
+                        self._shed[client] = time.monotonic()
                     await send_error(capture, 503, "overloaded", f"server busy: {exc}", self.retry)
                     return
                 if priority is not None:
