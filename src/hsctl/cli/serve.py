@@ -60,6 +60,15 @@ def serve_cli(
             show_default=False,
         ),
     ] = None,
+    shed_backoff_ms: Annotated[
+        float | None,
+        typer.Option(
+            "--shed-backoff-ms",
+            help="After a 503 overloaded, look at the next request on that connection no sooner than this; 0: "
+            "never (setting serve.shed_backoff_ms).",
+            show_default=False,
+        ),
+    ] = None,
     log_url: Annotated[
         str | None,
         typer.Option(
@@ -90,6 +99,7 @@ def serve_cli(
         "serve.max_batch_size": max_batch_size,
         "serve.max_wait_ms": max_wait_ms,
         "serve.max_queue_delay_ms": max_queue_delay_ms,
+        "serve.shed_backoff_ms": shed_backoff_ms,
         "serve.log_url": log_url,
         "serve.log_predictions": False if no_log else None,
     }
