@@ -113,9 +113,10 @@ class ServerState:
 class ServerApp(FastAPI):
     """The FastAPI app with its :class:`Gateway` in front of everything, the framework's own layers included.
 
-    A request shed with a 503, and a valid ``POST /predict``, never reach the framework
-    (its per-request telemetry check and error middleware): under a flood of rejected
-    requests, that work was half of what the event loop spent per 503.
+    A request shed with a 503, and a valid ``POST /predict``, never reach the framework:
+    neither its per-request telemetry check (which reads the environment and the
+    OpenTelemetry providers on every request) nor its error middleware's send wrapper,
+    work that a flood of rejected requests would otherwise pay thousands of times a second.
     """
 
     gateway: Gateway | None = None

@@ -6,7 +6,9 @@ Per HTTP request, in order:
    that the batcher would not admit (expected wait over
    ``serve.max_queue_delay_ms``) is answered ``503 overloaded`` at once, before
    its body is read or parsed, so that shedding costs little CPU and never
-   starves inference.
+   starves inference. The next prediction request on the same connection is
+   looked at no sooner than ``serve.shed_backoff_ms`` later: a client that
+   ignores ``Retry-After`` cannot make shedding a busy loop.
 2. The body is buffered; over ``serve.max_body_bytes`` it is ``413``. Every POST
    body is treated as JSON whatever its Content-Type (``curl -d`` must work);
    a v2 body with ``Inference-Header-Content-Length`` is split into its JSON
