@@ -409,13 +409,14 @@ class ServeSettings(_Group):
         "cannot turn shedding into a busy loop that takes the CPU from inference. 0: never.",
     )
     loop_nice: int = Field(
-        0,
+        5,
         ge=0,
         le=19,
         description="Niceness added to each hsctl serve worker's event-loop thread (HTTP, JSON, shedding) while "
-        "it sheds load, so that a flood of rejected requests cannot starve inference; restored once nothing has "
-        "been shed for 5 s (where the process may raise its priority). For floods on new connections, which "
-        "shed_backoff_ms cannot slow down; it delays every answer, 503s included. 0: never. Linux only.",
+        "it sheds load, so that a flood of rejected requests cannot starve inference (above all a flood on new "
+        "connections, which shed_backoff_ms cannot slow down); restored once nothing has been shed for 5 s "
+        "(where the process may raise its priority). Higher values delay every answer, 503s included. 0: never. "
+        "Linux only.",
     )
     max_text_chars: int = Field(2000, ge=1, description="Longest accepted text, in characters (413 beyond).")
     max_batch_items: int = Field(64, ge=1, description="Most texts in one request (413 beyond).")
