@@ -1,12 +1,13 @@
 """Dynamic micro-batching: coalesce concurrent requests into bounded batches, off the event loop.
 
-Texts wait in one queue; a worker takes up to ``max_batch_size`` of them and
-runs inference in a thread, so the event loop keeps accepting requests. With
-``lanes`` above 1, that many batches are scored at the same time, each on its own
-thread (with single-threaded ONNX Runtime calls this beats one batch at a time
-on every core: no intra-op synchronisation, and one lane's tokenising overlaps
+Texts wait in one queue. Each lane is a thread that, as soon as it is free,
+takes up to ``max_batch_size`` of them itself and runs inference, so the event
+loop only queues texts and resolves answers, and a busy loop never keeps the
+model waiting. With ``lanes`` above 1, that many batches are scored at the same
+time (with single-threaded ONNX Runtime calls this beats one batch at a time on
+every core: no intra-op synchronisation, and one lane's tokenising overlaps
 another's model run). A lone request runs at once; only when several are
-waiting does the worker wait up to ``max_wait_ms`` to fill the batch.
+waiting does a lane wait up to ``max_wait_ms`` to fill its batch.
 
 Admission is by expected waiting time, not by count: the batcher models the
 model time of a batch as a fixed cost plus a cost per text (:class:`BatchCost`,
