@@ -369,3 +369,26 @@ def test_stop_waits_for_every_lane():
 def test_lanes_must_be_positive():
     with pytest.raises(ValueError, match="lanes"):
         MicroBatcher(lambda texts: texts, max_batch_size=1, max_wait_ms=0, max_queue=1, lanes=0)
+
+
+def test_a_failing_drop_callback_does_not_end_the_lane(caplog: pytest.LogCaptureFixture):
+    def broken_counter(reason: str, count: int) -> None:
+        raise RuntimeError("metrics backend down")
+
+    async def main() -> None:
+        model = Model(delay=0.1)
+        batcher = MicroBatcher(model, max_batch_size=1, max_wait_ms=0, max_queue=10, on_drop=broken_counter)
+        await batcher.start()
+        running = asyncio.create_task(batcher.submit(["running"]))
+        await asyncio.sleep(0.02)
+        gone = asyncio.create_task(batcher.submit(["client left"]))
+        await asyncio.sleep(0)
+        gone.cancel()  # its text is dropped when the lane next looks at the queue: the callback raises there
+        assert await running == [7.0]
+        assert await asyncio.wait_for(batcher.submit(["next"]), 5) == [4.0]  # the only lane is still alive
+        assert model.seen == ["running", "next"]
+        await batcher.stop()
+
+    with caplog.at_level("WARNING", logger="hsctl.serve"):
+        asyncio.run(main())
+    assert "dropped-texts callback failed" in caplog.text

@@ -29,11 +29,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+logger = logging.getLogger("hsctl.serve")
 
 
 class Overloaded(Exception):
@@ -255,10 +258,18 @@ class MicroBatcher:
         if len(live) < len(batch) and self.on_drop is not None:
             for job, _ in batch:
                 if job.future.cancelled():
-                    self.on_drop("disconnected", 1)
+                    self._count_drop("disconnected")
                 elif job.future.done() and isinstance(job.future.exception(), DeadlineExceeded):
-                    self.on_drop("timeout", 1)
+                    self._count_drop("timeout")
         return live
+
+    def _count_drop(self, reason: str) -> None:
+        """Call ``on_drop`` on a lane's thread, where a failing callback must not end the lane."""
+        assert self.on_drop is not None
+        try:
+            self.on_drop(reason, 1)
+        except Exception:
+            logger.warning("the dropped-texts callback failed; the lane goes on", exc_info=True)
 
     def _take(self, batch: list[_Item], size: int) -> None:
         while self._items and len(batch) < size:
