@@ -392,3 +392,18 @@ def test_a_failing_drop_callback_does_not_end_the_lane(caplog: pytest.LogCapture
     with caplog.at_level("WARNING", logger="hsctl.serve"):
         asyncio.run(main())
     assert "dropped-texts callback failed" in caplog.text
+
+
+def test_a_failing_batch_callback_does_not_fail_the_answers(caplog: pytest.LogCaptureFixture):
+    def broken_observer(size: int, seconds: float) -> None:
+        raise RuntimeError("metrics backend down")
+
+    async def main() -> None:
+        batcher = MicroBatcher(Model(delay=0), max_batch_size=4, max_wait_ms=0, max_queue=10, on_batch=broken_observer)
+        await batcher.start()
+        assert await asyncio.wait_for(batcher.submit(["abc", "de"]), 5) == [3.0, 2.0]
+        await batcher.stop()
+
+    with caplog.at_level("WARNING", logger="hsctl.serve"):
+        asyncio.run(main())
+    assert "batch callback failed" in caplog.text

@@ -347,7 +347,10 @@ class MicroBatcher:
         elapsed = time.perf_counter() - started
         self.cost.observe(len(batch), elapsed)
         if self.on_batch is not None:
-            self.on_batch(len(batch), elapsed)
+            try:
+                self.on_batch(len(batch), elapsed)
+            except Exception:  # metrics: never a reason to fail the requests of a batch that scored
+                logger.warning("the batch callback failed; the answers go out", exc_info=True)
         answers.append((_deliver, (batch, probs)))
 
     def _isolate(
