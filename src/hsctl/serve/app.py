@@ -37,7 +37,6 @@ from hsctl.serve.errors import (
     ErrorMap,
     RequestError,
     install_error_handlers,
-    send_error,
 )
 from hsctl.serve.gateway import INFER, INFER_VERSIONED, PREDICT, FastPath, Gateway
 from hsctl.serve.metrics import ServerMetrics
@@ -413,11 +412,7 @@ def _fast_predict(state: ServerState) -> FastPath:
         try:
             payload = await _predict_payload(state, parsed, rid)
         except Exception as exc:
-            error = state.errors(exc, scope["path"])
-            if error is None:
-                await send_error(send, 500, "internal", state.errors.internal(scope, exc))
-            else:
-                await send_error(send, error.status, error.kind, error.message, error.headers)
+            await state.errors.answer(send, exc, scope)
             return True
         # As JSONResponse renders it.
         out = json.dumps(payload, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()

@@ -72,6 +72,8 @@ class _Job:
 
 
 _Item = tuple[_Job, int]
+_Answers = list[tuple[Callable[..., None], tuple[Any, ...]]]
+"""What a lane posts to the event loop once a batch is done: ``(callback, args)`` pairs."""
 
 
 class BatchCost:
@@ -311,7 +313,7 @@ class MicroBatcher:
         """One lane's thread; it never dies: a bug here fails this batch's requests only."""
         while (taken := self._next()) is not None:
             batch, cost = taken
-            answers: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
+            answers: _Answers = []
             try:
                 self._score(batch, answers)
             except Exception as exc:
@@ -335,7 +337,7 @@ class MicroBatcher:
             raise _WrongCount(f"the model returned {len(probs)} results for {len(batch)} texts")
         return probs
 
-    def _score(self, batch: list[_Item], answers: list[tuple[Callable[..., None], tuple[Any, ...]]]) -> None:
+    def _score(self, batch: list[_Item], answers: _Answers) -> None:
         started = time.perf_counter()
         try:
             probs = self._run_infer(batch)
@@ -353,9 +355,7 @@ class MicroBatcher:
                 logger.warning("the batch callback failed; the answers go out", exc_info=True)
         answers.append((_deliver, (batch, probs)))
 
-    def _isolate(
-        self, batch: list[_Item], error: Exception, answers: list[tuple[Callable[..., None], tuple[Any, ...]]]
-    ) -> None:
+    def _isolate(self, batch: list[_Item], error: Exception, answers: _Answers) -> None:
         """Bisect a failed batch: answer every text that scores, and find the ones that fail alone."""
         failed: list[tuple[_Item, BaseException]] = []
         if len(batch) == 1:

@@ -109,6 +109,14 @@ class ErrorMap:
             return ApiError(503, "timeout", f"server busy: {exc}", self.retry)
         return None
 
+    async def answer(self, send: Any, exc: Exception, scope: dict[str, Any]) -> None:
+        """Send the answer to ``exc`` as raw ASGI messages: its mapped error, else a logged ``500 internal``."""
+        error = self(exc, scope["path"])
+        if error is None:
+            await send_error(send, 500, "internal", self.internal(scope, exc))
+        else:
+            await send_error(send, error.status, error.kind, error.message, error.headers)
+
     def internal(self, scope: dict[str, Any], exc: Exception) -> str:
         """Log an unexpected exception as one (rate-limited) line; the message of its ``500 internal`` answer."""
         name = type(exc).__name__

@@ -28,6 +28,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
+from hsctl.serve.batching import Overloaded
 from hsctl.serve.errors import RequestError, send_error
 from hsctl.serve.v2 import BINARY_SCOPE_KEY, HEADER, split_body
 
@@ -67,7 +68,6 @@ class Gateway:
         self.app = app
         self.state = state
         self.max_bytes = state.settings.serve.max_body_bytes
-        self.retry = {"Retry-After": str(state.settings.serve.retry_after_s)}
         self.backoff = state.settings.serve.shed_backoff_ms / 1000
         self._shed: dict[Any, float] = {}  # connection (client address) -> when its last request was shed
         self._counters: dict[tuple[str, int], Any] = {}  # metric children by labels: no lookup per request
@@ -103,14 +103,14 @@ class Gateway:
                         await asyncio.sleep(wait)
                 try:
                     batcher.check_admission()
-                except Exception as exc:  # Overloaded: shed before reading or parsing anything
+                except Overloaded as exc:  # shed before reading or parsing anything
                     if priority is not None:
                         priority.shed()
                     if client is not None:
                         if len(self._shed) > 100_000:  # connections that left after a 503
                             self._shed.clear()
                         self._shed[client] = time.monotonic()
-                    await send_error(capture, 503, "overloaded", f"server busy: {exc}", self.retry)
+                    await self.state.errors.answer(capture, exc, scope)  # 503 overloaded, with Retry-After
                     return
                 if priority is not None:
                     priority.calm()
