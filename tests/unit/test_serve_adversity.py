@@ -72,17 +72,42 @@ def poisoned(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
 
 
 def test_a_text_failing_in_the_model_fails_only_its_request(
-    quantized_model: Path, tmp_path: Path, poisoned: list[list[str]], caplog: pytest.LogCaptureFixture
+    quantized_model: Path,
+    tmp_path: Path,
+    poisoned: list[list[str]],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ):
+    # The only lane holds its first batch until every other text is queued, so the rest (poison included)
+    # share one micro-batch whatever the timing of the machine.
+    first: list[int] = []
+    release = threading.Event()
+    poisoned_model = ServedModel.predict_proba
+
+    def held_at_first(self: ServedModel, texts: list[str]) -> Any:
+        if not first:
+            first.append(len(texts))
+            release.wait(10)
+        return poisoned_model(self, texts)
+
+    monkeypatch.setattr(ServedModel, "predict_proba", held_at_first)
+
     async def main() -> None:
-        async with client(quantized_model, tmp_path, max_wait_ms=20) as (c, _app):
+        async with client(quantized_model, tmp_path, max_wait_ms=20, batch_lanes=1) as (c, app):
             good = [c.post("/predict", json={"text": f"a perfectly normal text {i}"}) for i in range(40)]
             bad = c.post("/predict", json={"texts": ["fine", "fine too", "this is poison"]})
             v2_bad = c.post(
                 "/v2/models/hsctl/infer",
                 json={"inputs": [{"name": "t", "shape": [2], "datatype": "BYTES", "data": ["poison", "ok"]}]},
             )
-            responses = await asyncio.gather(*good, bad, v2_bad)
+            sent = asyncio.gather(*good, bad, v2_bad)
+            batcher = app.state.hsctl.batcher
+            for _ in range(1000):  # 45 texts in all: those of the held batch, and the rest queued
+                if first and first[0] + batcher.depth == 45:
+                    break
+                await asyncio.sleep(0.01)
+            release.set()
+            responses = await sent
             assert [r.status_code for r in responses[:40]] == [200] * 40
             assert responses[40].status_code == 422
             assert responses[40].json() == {
