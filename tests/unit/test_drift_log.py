@@ -111,7 +111,10 @@ def test_read_log_counts_bad_input_and_analyses_the_rest(tmp_path: Path):
     assert stats.bad_lines == 1 and stats.invalid_records == 2 and stats.lines == 10
     assert stats.invalid_reasons == {"missing hate_probability": 1, "invalid hate_probability": 1}
     assert len(stats.unreadable_files) == 1 and "predictions-broken.jsonl" in stats.unreadable_files[0]
-    assert list(frame.columns) == ["time", "text", "text_sha256", "hate_probability", "model_version"]
+    assert list(frame.columns) == [
+        *("time", "text", "text_sha256", "hate_probability", "model_version"),
+        *("prediction_id", "predicted_label", "threshold"),
+    ]
     assert frame["time"].is_monotonic_increasing and stats.model_versions == {"m@1": 7}
     problems = " ".join(stats.problems())
     assert "1 unreadable" in problems and "1 log line" in problems and "2 log record" in problems
@@ -154,3 +157,29 @@ def test_read_log_from_fsspec_url(tmp_path: Path):
     write_log(tmp_path / "remote" / "predictions-1.jsonl", [record(i) for i in range(3)])
     frame, stats = read_prediction_log(f"file://{tmp_path / 'remote'}")
     assert len(frame) == 3 and stats.files == 1
+
+
+def test_a_log_file_whose_first_line_is_corrupt_is_still_a_log(tmp_path: Path):
+    """Issue 26: the same file was read inside a folder but rejected as --current FILE."""
+    from hsctl.drift import is_prediction_log, load_current
+    from hsctl.settings import load_settings
+
+    path = write_log(tmp_path / "traffic.jsonl", ['{"time": "2026-11-01T00:0', "", *[record(i) for i in range(5)]])
+    assert is_prediction_log(str(path))
+    data = load_current(load_settings({"paths.artifacts": str(tmp_path / "a")}).settings, str(path), 2)
+    assert data.kind == "log" and len(data.frame) == 5 and data.log_stats is not None
+    assert data.log_stats.bad_lines == 1
+    plain = write_log(tmp_path / "data.jsonl", ["{broken", {"tweet": "x", "label": 0}])
+    assert not is_prediction_log(str(plain))
+
+
+def test_records_of_any_schema_are_read(tmp_path: Path):
+    """Old records (no prediction_id, no schema) and new ones (hashed or no text) in one log."""
+    old = record(0)
+    new = {**record(1, prediction_id="a" * 32, schema=1), "text": None, "text_sha256": "ab" * 32}
+    bare = {**record(2, prediction_id="b" * 32, schema=1)}
+    del bare["text"]
+    frame, stats = read_prediction_log(str(write_log(tmp_path / "log" / "p.jsonl", [old, new, bare])))
+    assert frame["prediction_id"].tolist() == [None, "a" * 32, "b" * 32]
+    assert frame["predicted_label"].tolist() == ["non-hate"] * 3 and frame["threshold"].tolist() == [0.5] * 3
+    assert (stats.with_text, stats.hashed, stats.no_text) == (1, 1, 1)

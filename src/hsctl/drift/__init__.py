@@ -38,6 +38,7 @@ HTML = "drift.html"
 DEFAULT_REFERENCE_SPLIT = "train"
 PREDICTION_REFERENCE_SPLIT = "validation"
 BACKEND_CHOICES = ("auto", "torch", "onnx", "onnx-int8")
+LOG_SNIFF_LINES = 50  # lines of a .jsonl file looked at to tell a prediction log from a data file
 HASHED_REASON = "the log holds sha256 hashes of the texts only (serve.log_text = 'sha256'); this test needs texts"
 NO_TEXT_REASON = "the log holds no texts (serve.log_text = 'none'); this test needs texts"
 
@@ -144,13 +145,25 @@ def is_prediction_log(spec: str) -> bool:
     if path.is_dir():
         return classify_source(spec) != "disk"
     if path.is_file() and path.suffix.lower() in (".jsonl", ".ndjson"):
-        try:
-            with open(path, "rb") as fh:
-                first = next((line for line in fh if line.strip()), b"")
-            record = json.loads(first)
-        except (OSError, ValueError):
-            return path.name.startswith("predictions-")
-        return isinstance(record, dict) and "hate_probability" in record and "time" in record
+        return path.name.startswith("predictions-") or _looks_like_log(path)
+    return False
+
+
+def _looks_like_log(path: Path, max_lines: int = LOG_SNIFF_LINES) -> bool:
+    """The first JSON object among the first lines decides: a corrupt first line (a torn write) is skipped."""
+    try:
+        with open(path, "rb") as fh:
+            for n, line in enumerate(fh):
+                if n >= max_lines:
+                    break
+                try:
+                    record = json.loads(line)
+                except ValueError:  # includes UnicodeDecodeError
+                    continue
+                if isinstance(record, dict):
+                    return "hate_probability" in record and "time" in record
+    except OSError:
+        return False
     return False
 
 

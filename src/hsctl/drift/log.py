@@ -1,23 +1,24 @@
 """Read the prediction log that ``hsctl serve`` writes: JSON lines, filtered by time, every problem counted.
 
-A record (one line) holds ``time`` (ISO 8601, UTC), ``hate_probability`` and
-``text`` or ``text_sha256`` (or neither), plus ``label``, ``threshold``,
-``model_version``, ``latency_ms``, ``request_id``, ``index`` and ``endpoint``.
-Only ``time`` and ``hate_probability`` are required. Unreadable files, lines
-that are not JSON objects and invalid records are counted and skipped; the
-rest is analysed. Only when nothing usable remains is it a ``DataError``.
+A record (one line) is a :class:`hsctl.core.predlog_record.PredictionRecord`:
+``time`` (ISO 8601, UTC), ``hate_probability``, ``prediction_id`` (from schema
+1 on) and ``text`` or ``text_sha256`` (or neither), plus ``label``,
+``threshold``, ``model_version``, ``latency_ms``, ``request_id``, ``index`` and
+``endpoint``. Only ``time`` and ``hate_probability`` are required. Unreadable
+files, lines that are not JSON objects and invalid records are counted and
+skipped; the rest is analysed. Only when nothing usable remains is it a
+``DataError``.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from hsctl.core.predlog_record import NOT_JSON, PredictionRecord
 from hsctl.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -26,17 +27,7 @@ if TYPE_CHECKING:
 LOG_GLOB = "*.jsonl"
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MAX_UNREADABLE_SHOWN = 5
-
-
-@dataclass(frozen=True)
-class LogRecord:
-    """The fields of one log line that drift detection uses."""
-
-    time: datetime
-    hate_probability: float
-    text: str | None = None
-    text_sha256: str | None = None
-    model_version: str | None = None
+LogRecord = PredictionRecord  # the name drift used before the record moved to core
 
 
 @dataclass
@@ -99,46 +90,9 @@ def parse_when(value: str, *, end: bool = False) -> datetime:
     return when.astimezone(UTC)
 
 
-def parse_record(line: str | bytes) -> tuple[LogRecord | None, str | None]:
-    """One log line as a record, or ``(None, reason)``; never raises.
-
-    The reason is ``"not JSON"`` for a line that is not a JSON object, else
-    the field that is missing or invalid.
-    """
-    try:
-        data = json.loads(line)
-    except (ValueError, TypeError):  # includes UnicodeDecodeError
-        return None, "not JSON"
-    if not isinstance(data, dict):
-        return None, "not JSON"
-    raw_time = data.get("time")
-    if not isinstance(raw_time, str):
-        return None, "missing time" if raw_time is None else "invalid time"
-    try:
-        when = datetime.fromisoformat(raw_time)
-    except ValueError:
-        return None, "invalid time"
-    when = (when.replace(tzinfo=UTC) if when.tzinfo is None else when).astimezone(UTC)
-    prob = data.get("hate_probability")
-    if prob is None:
-        return None, "missing hate_probability"
-    if isinstance(prob, bool) or not isinstance(prob, int | float) or not math.isfinite(prob) or not 0 <= prob <= 1:
-        return None, "invalid hate_probability"
-    text, digest, version = data.get("text"), data.get("text_sha256"), data.get("model_version")
-    if text is not None and not isinstance(text, str):
-        return None, "invalid text"
-    if digest is not None and not isinstance(digest, str):
-        return None, "invalid text_sha256"
-    return (
-        LogRecord(
-            time=when,
-            hate_probability=float(prob),
-            text=text,
-            text_sha256=digest,
-            model_version=version if isinstance(version, str) else None,
-        ),
-        None,
-    )
+def parse_record(line: str | bytes) -> tuple[PredictionRecord | None, str | None]:
+    """One log line as a record, or ``(None, reason)``; never raises (see :meth:`PredictionRecord.parse`)."""
+    return PredictionRecord.parse(line)
 
 
 def _log_files(location: str) -> tuple[Any, list[str]]:
@@ -173,7 +127,8 @@ def read_prediction_log(
     """The usable records in ``[since, until)``, the last ``last`` of them when given, oldest first.
 
     Columns: ``time`` (UTC), ``text`` (None when not logged), ``text_sha256``,
-    ``hate_probability`` and ``model_version``.
+    ``hate_probability``, ``model_version``, ``prediction_id`` (None in logs
+    older than the field), ``predicted_label`` (the log's ``label``) and ``threshold``.
     """
     import pandas as pd
 
@@ -185,7 +140,7 @@ def read_prediction_log(
         "last": last,
     }
     reasons: Counter[str] = Counter()
-    records: list[LogRecord] = []
+    records: list[PredictionRecord] = []
     for path in files:
         try:
             with fs.open(path, "rb") as fh:
@@ -199,7 +154,7 @@ def read_prediction_log(
             stats.lines += 1
             record, reason = parse_record(line)
             if record is None:
-                if reason == "not JSON":
+                if reason == NOT_JSON:
                     stats.bad_lines += 1
                 else:
                     reasons[str(reason)] += 1
@@ -240,6 +195,9 @@ def read_prediction_log(
             "text_sha256": pd.Series([r.text_sha256 for r in records], dtype=object),
             "hate_probability": [r.hate_probability for r in records],
             "model_version": pd.Series([r.model_version for r in records], dtype=object),
+            "prediction_id": pd.Series([r.prediction_id for r in records], dtype=object),
+            "predicted_label": pd.Series([r.label for r in records], dtype=object),
+            "threshold": pd.Series([r.threshold for r in records], dtype=object),
         }
     )
     return frame, stats

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -29,6 +30,7 @@ from pydantic import SecretStr
 from starlette.datastructures import Headers
 
 from hsctl.__about__ import __version__
+from hsctl.core.predlog_record import PredictionRecord, new_prediction_id
 from hsctl.serve.batching import MicroBatcher
 from hsctl.serve.docs import add_docs_routes
 from hsctl.serve.errors import (
@@ -38,11 +40,11 @@ from hsctl.serve.errors import (
     RequestError,
     install_error_handlers,
 )
-from hsctl.serve.gateway import INFER, INFER_VERSIONED, PREDICT, FastPath, Gateway
+from hsctl.serve.gateway import INFER, INFER_VERSIONED, PREDICT, REQUEST_ID_KEY, FastPath, Gateway
 from hsctl.serve.metrics import ServerMetrics
 from hsctl.serve.model import ServedModel, parallelism
 from hsctl.serve.page import render_page
-from hsctl.serve.predlog import PredictionLog, default_log_dir, now_iso, text_field
+from hsctl.serve.predlog import PredictionLog, default_log_dir, text_field
 from hsctl.serve.priority import LoopPriority
 from hsctl.serve.schemas import (
     InferRequest,
@@ -77,7 +79,7 @@ _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 def request_id(request: Request) -> str:
     """The client's ``X-Request-ID`` when it is a short token, else a random id; echoed in the response."""
-    return _request_id(request.headers.get("x-request-id"))
+    return request.scope.get(REQUEST_ID_KEY) or _request_id(request.headers.get("x-request-id"))
 
 
 def _request_id(given: str | None) -> str:
@@ -225,6 +227,7 @@ def create_app(settings: Settings, model_dir: Path | None = None, *, own_process
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        redirect_slashes=False,  # a redirect would name the Host header; the gateway drops a trailing slash
     )
     app.state.hsctl = state
     install_error_handlers(app, state.errors)
@@ -308,8 +311,11 @@ def _ready(state: ServerState) -> MicroBatcher:
     return state.batcher
 
 
-async def _score(state: ServerState, texts: list[Any], endpoint: str, rid: str) -> list[Decision]:
-    """Check and normalise the texts, score them in the micro-batcher, count and log the decisions."""
+async def _score(state: ServerState, texts: list[Any], endpoint: str, rid: str) -> tuple[list[Decision], list[str]]:
+    """Check and normalise the texts, score them in the micro-batcher, count and log the decisions.
+
+    Returns the decisions and their prediction ids (one per text: the key that review labels join on).
+    """
     cfg = state.settings.serve
     started = time.perf_counter()
     batcher = _ready(state)
@@ -321,25 +327,27 @@ async def _score(state: ServerState, texts: list[Any], endpoint: str, rid: str) 
     decided = state.model.decide(probs)
     for d in decided:
         state.metrics.predictions.labels(d.label).inc()
+    ids = [new_prediction_id() for _ in decided]
     log = state.log
     if log is not None:  # every answered text is logged, or counted as dropped by the log
-        version, mode, stamp, threshold = state.model.version, cfg.log_text, now_iso(), state.model.threshold
-        for i, (text, d) in enumerate(zip(sent, decided, strict=True)):
-            log.write(
-                {
-                    "time": stamp,
-                    "request_id": rid,
-                    "index": i,
-                    "endpoint": endpoint,
-                    **text_field(text, mode),
-                    "hate_probability": round(d.hate_probability, 6),
-                    "label": d.label,
-                    "threshold": threshold,
-                    "model_version": version,
-                    "latency_ms": latency_ms,
-                }
+        version, mode, stamp, threshold = state.model.version, cfg.log_text, datetime.now(UTC), state.model.threshold
+        for i, (text, d, pid) in enumerate(zip(sent, decided, ids, strict=True)):
+            record = PredictionRecord(
+                time=stamp,
+                prediction_id=pid,
+                request_id=rid,
+                index=i,
+                endpoint=endpoint,
+                text=(logged := text_field(text, mode)).get("text"),
+                text_sha256=logged.get("text_sha256"),
+                hate_probability=round(d.hate_probability, 6),
+                label=d.label,
+                threshold=threshold,
+                model_version=version,
+                latency_ms=latency_ms,
             )
-    return decided
+            log.write(record.to_json_dict())
+    return decided, ids
 
 
 @dataclass(frozen=True)
@@ -375,15 +383,20 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
 async def _predict_payload(state: ServerState, body: PredictRequest, rid: str) -> dict[str, Any]:
     """The answer to a valid ``/predict`` body: what the route and the fast path both send."""
 
-    def prediction(d: Decision) -> dict[str, Any]:
-        return {**d.to_dict(), "threshold": state.model.threshold, "model_version": state.model.version}
+    def prediction(d: Decision, pid: str) -> dict[str, Any]:
+        return {
+            **d.to_dict(),
+            "threshold": state.model.threshold,
+            "model_version": state.model.version,
+            "prediction_id": pid,
+        }
 
     texts = [body.text] if body.text is not None else list(body.texts or [])
-    decided = await _score(state, texts, PREDICT, rid)
+    decided, ids = await _score(state, texts, PREDICT, rid)
     if body.text is not None:
-        return prediction(decided[0])
+        return prediction(decided[0], ids[0])
     return {
-        "predictions": [prediction(d) for d in decided],
+        "predictions": [prediction(d, pid) for d, pid in zip(decided, ids, strict=True)],
         "threshold": state.model.threshold,
         "model_version": state.model.version,
     }
@@ -408,7 +421,7 @@ def _fast_predict(state: ServerState) -> FastPath:
             parsed = PredictRequest.model_validate(json.loads(body))
         except ValueError:  # invalid JSON, or a body the schema rejects (pydantic's ValidationError)
             return False
-        rid = _request_id(headers.get("x-request-id"))
+        rid = scope.get(REQUEST_ID_KEY) or _request_id(headers.get("x-request-id"))
         try:
             payload = await _predict_payload(state, parsed, rid)
         except Exception as exc:
@@ -494,7 +507,7 @@ def _add_v2_routes(app: FastAPI, state: ServerState, auth: _Auth) -> None:
         check_outputs(body)
         texts = input_texts(body, request.scope.get(BINARY_SCOPE_KEY, b""))
         rid = request_id(request)
-        decided = await _score(state, texts, INFER, rid)
+        decided, ids = await _score(state, texts, INFER, rid)
         return infer_response(
             body,
             model_name=name,
@@ -502,6 +515,7 @@ def _add_v2_routes(app: FastAPI, state: ServerState, auth: _Auth) -> None:
             threshold=state.model.threshold,
             labels=[d.label for d in decided],
             probs=[d.hate_probability for d in decided],
+            prediction_ids=ids,
             headers={REQUEST_ID_HEADER: rid},
         )
 
@@ -542,6 +556,7 @@ def _add_v2_routes(app: FastAPI, state: ServerState, auth: _Auth) -> None:
                 "outputs": [
                     {"name": "label", "datatype": "BYTES", "shape": [-1]},
                     {"name": "hate_probability", "datatype": "FP32", "shape": [-1]},
+                    {"name": "prediction_id", "datatype": "BYTES", "shape": [-1]},
                 ],
                 "parameters": {
                     "threshold": state.model.threshold,

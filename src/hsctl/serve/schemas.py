@@ -14,10 +14,16 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 ErrorType = Literal[
     "invalid_json",
     "invalid_binary",
+    "invalid_encoding",
+    "unsupported_encoding",
     "unauthorized",
     "not_found",
     "method_not_allowed",
     "body_too_large",
+    "body_timeout",
+    "too_many_headers",
+    "head_too_large",
+    "head_timeout",
     "too_many_texts",
     "text_too_long",
     "invalid_request",
@@ -65,6 +71,9 @@ class Prediction(BaseModel):
     hate_probability: float = Field(description="P(hate), after the prior shift when the model has a target prior.")
     threshold: float = Field(description="The model's decision threshold.")
     model_version: str = Field(description="Run name and weights digest, e.g. `pipeline@2a591bae`.")
+    prediction_id: str = Field(
+        description="This prediction's id in the prediction log: what `hsctl review ingest` joins labels on."
+    )
 
 
 class Predictions(BaseModel):
@@ -110,7 +119,7 @@ class InferRequest(BaseModel):
     id: StrictStr | None = None
     inputs: list[InferTensor]
     outputs: list[RequestedOutput] | None = Field(
-        None, description="Outputs to return (`label`, `hate_probability`); all when absent."
+        None, description="Outputs to return (`label`, `hate_probability`, `prediction_id`); all when absent."
     )
     parameters: dict[str, Any] | None = Field(
         None, description="`binary_data_output: true` returns every output as binary data."
@@ -118,7 +127,7 @@ class InferRequest(BaseModel):
 
 
 class OutputTensor(BaseModel):
-    """An output tensor: `label` (BYTES) or `hate_probability` (FP32), one element per text."""
+    """An output tensor: `label` (BYTES), `hate_probability` (FP32) or `prediction_id` (BYTES), one per text."""
 
     name: str
     shape: list[int]

@@ -13,6 +13,7 @@ every output); the response then has the same header and layout, and
 from __future__ import annotations
 
 import json
+import re
 import struct
 from collections.abc import Sequence
 from typing import Any
@@ -25,14 +26,21 @@ from hsctl.serve.schemas import InferRequest, InferTensor
 EXTENSIONS = ["binary_tensor_data"]
 HEADER = "inference-header-content-length"
 BINARY_SCOPE_KEY = "hsctl.v2_binary"
-OUTPUTS = {"label": "BYTES", "hate_probability": "FP32"}
+_BYTE_COUNT = re.compile(rb"[0-9]{1,20}")
+# prediction_id: the id of each prediction in the log, the key that reviewed labels join on.
+OUTPUTS = {"label": "BYTES", "hate_probability": "FP32", "prediction_id": "BYTES"}
 
 
 def split_body(body: bytes, header: bytes) -> tuple[bytes, bytes]:
-    """The JSON part and the binary part of a body with ``Inference-Header-Content-Length``."""
-    text = header.decode("latin-1").strip()
-    if not text.isdigit():
-        raise RequestError("invalid_binary", f"Inference-Header-Content-Length must be a byte count, not {text!r}")
+    """The JSON part and the binary part of a body with ``Inference-Header-Content-Length``.
+
+    The length must be ASCII digits: ``int()`` and ``str.isdigit`` also take other
+    scripts' digits (Arabic-Indic, fullwidth, superscripts), which no HTTP client sends.
+    """
+    text = header.strip()
+    if not _BYTE_COUNT.fullmatch(text):
+        shown = text.decode("latin-1")[:40]
+        raise RequestError("invalid_binary", f"Inference-Header-Content-Length must be a byte count, not {shown!r}")
     size = int(text)
     if size > len(body):
         raise RequestError(
@@ -147,9 +155,10 @@ def infer_response(
     labels: list[str],
     probs: list[float],
     headers: dict[str, str],
+    prediction_ids: list[str],
 ) -> Response:
     """The v2 response: JSON, or JSON and binary outputs when asked for."""
-    values: dict[str, list[Any]] = {"label": labels, "hate_probability": probs}
+    values: dict[str, list[Any]] = {"label": labels, "hate_probability": probs, "prediction_id": prediction_ids}
     head: dict[str, Any] = {"model_name": model_name, "model_version": model_version}
     if body.id is not None:
         head["id"] = body.id

@@ -1,0 +1,61 @@
+"""The prediction-log record: one schema written by serve and read by drift and review; ids that join them."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hsctl.core.predlog_record import SCHEMA_VERSION, PredictionRecord, new_prediction_id
+from tests.unit.test_serve_adversity import client, log_records, run
+
+
+@given(
+    when=st.datetimes(timezones=st.just(UTC)),
+    prob=st.floats(0, 1),
+    text=st.none() | st.text(),
+    pid=st.none() | st.text(min_size=1),
+)
+def test_records_round_trip(when: datetime, prob: float, text: str | None, pid: str | None):
+    record = PredictionRecord(time=when, hate_probability=prob, text=text, prediction_id=pid, index=2, threshold=0.4)
+    line = json.dumps(record.to_json_dict())
+    back, why = PredictionRecord.parse(line)
+    assert why is None and back is not None
+    assert back.time == when.replace(microsecond=when.microsecond // 1000 * 1000)
+    assert (back.hate_probability, back.text, back.prediction_id) == (prob, text, pid)
+    assert (back.index, back.threshold, back.schema) == (2, 0.4, SCHEMA_VERSION)
+
+
+def test_old_records_without_ids_and_bad_optional_fields():
+    old, why = PredictionRecord.parse('{"time": "2026-11-01T00:00:00Z", "hate_probability": 0.3, "threshold": 7}')
+    assert why is None and old is not None and old.prediction_id is None and old.schema is None
+    assert old.threshold is None  # an invalid optional value is dropped, not fatal
+    assert PredictionRecord.parse('{"time": "x", "hate_probability": 0.3}') == (None, "invalid time")
+    bad_id = '{"time": "2026-11-01", "hate_probability": 0.3, "prediction_id": 5}'
+    assert PredictionRecord.parse(bad_id) == (None, "invalid prediction_id")
+    assert len({new_prediction_id() for _ in range(100)}) == 100
+
+
+def test_served_predictions_carry_the_id_that_the_log_holds(quantized_model: Path, tmp_path: Path):
+    answered: list[str] = []
+
+    async def main() -> None:
+        async with client(quantized_model, tmp_path) as (c, _app):
+            one = (await c.post("/predict", json={"text": "hello there"})).json()
+            many = (await c.post("/predict", json={"texts": ["first", "second"]})).json()
+            body = {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [2], "data": ["v2 one", "v2 two"]}]}
+            v2 = (await c.post("/v2/models/hsctl/infer", json=body)).json()
+            ids = {o["name"]: o for o in v2["outputs"]}["prediction_id"]
+            assert ids["datatype"] == "BYTES" and ids["shape"] == [2]
+            answered.extend([one["prediction_id"], *(p["prediction_id"] for p in many["predictions"]), *ids["data"]])
+
+    run(main)
+    records = log_records(tmp_path)
+    by_id = {r["prediction_id"]: r for r in records}
+    assert len(answered) == len(set(answered)) == 5 and set(answered) == set(by_id)
+    assert by_id[answered[0]]["text"] == "hello there" and by_id[answered[4]]["text"] == "v2 two"
+    assert all(r["schema"] == SCHEMA_VERSION for r in records)
+    assert all(PredictionRecord.parse(json.dumps(r))[0] is not None for r in records)
