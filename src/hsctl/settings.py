@@ -37,12 +37,30 @@ DEFAULT_BASE_MODEL = "sentence-transformers/all-mpnet-base-v2"
 DRIFT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 # "functional" is the pass rate of the behavioural suite (evaluate --suite functional), not a data metric.
 GATE_METRICS = ("accuracy", "macro_f1", "weighted_f1", "roc_auc", "pr_auc", "ece", "functional")
+LOG_TEXT_ALIASES = {"full": "text", "hash": "sha256"}
+EMPTY_SECRET = "a secret must not be empty or blank (unset it to switch it off)"
+# HSCTL_* variables that hsctl reads directly and that are not settings (so never "unknown").
+NON_SETTING_VARIABLES = frozenset(
+    {
+        "HSCTL_DEBUG",  # tracebacks, read before settings load (debug_enabled)
+        "HSCTL_MODEL_CACHE",  # the packaged models' cache folder (hsctl.models.packaged)
+        "HSCTL_SERVE_LAUNCH",  # what a server process hands its workers (hsctl.serve.launch)
+    }
+)
 
 
 class _Group(BaseModel):
     """Base for settings groups: unknown keys are typos, so they are errors."""
 
     model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _secrets_not_blank(cls, value: Any) -> Any:
+        """An empty secret would compare equal to an empty credential: auth off while it looks on."""
+        if isinstance(value, SecretStr) and not value.get_secret_value().strip():
+            raise ValueError(EMPTY_SECRET)
+        return value
 
 
 class PathsSettings(_Group):
@@ -429,12 +447,19 @@ class ServeSettings(_Group):
         None, description="Prediction log directory or fsspec URL (s3://, gs://); unset: <artifacts>/predictions."
     )
     log_text: Literal["text", "sha256", "none"] = Field(
-        "text", description="Log each text as is, as its sha256, or not at all."
+        "text",
+        description="Log each text as is ('text', alias 'full'), as its SHA-256 hex digest ('sha256', alias "
+        "'hash': no text on disk, but drift's text-based tests are skipped), or not at all ('none').",
     )
     log_max_bytes: int = Field(10_000_000, ge=1024, description="Rotate the prediction log file at this size.")
     log_queue: int = Field(
         100_000, ge=1, description="Log records buffered in memory; beyond, records are dropped (and counted)."
     )
+
+    @field_validator("log_text", mode="before")
+    @classmethod
+    def _log_text_aliases(cls, value: Any) -> Any:
+        return LOG_TEXT_ALIASES.get(value, value) if isinstance(value, str) else value
 
 
 class DriftSettings(_Group):
@@ -839,9 +864,86 @@ def format_validation_error(exc: ValidationError, sources: Mapping[str, str]) ->
         key = ".".join(str(p) for p in err["loc"])
         where = sources.get(key)
         origin = f" [from {where}]" if where else ""
-        shown = f" (got {err['input']!r})" if err["type"] != "missing" and not isinstance(err["input"], dict) else ""
+        secret = _is_secret(key) or isinstance(err["input"], SecretStr)
+        plain = err["type"] != "missing" and not isinstance(err["input"], dict) and not secret
+        shown = f" (got {err['input']!r})" if plain else ""  # a secret's value is never shown
         lines.append(f"  {key}: {err['msg']}{shown}{origin}")
     return "\n".join(lines)
+
+
+def _is_secret(dotted: str) -> bool:
+    """Whether a dotted key names a secret field (its value must never appear in a message)."""
+    model: Any = Settings
+    for part in dotted.split("."):
+        info = getattr(model, "model_fields", {}).get(part)
+        if info is None:
+            return False
+        model = info.annotation
+    return model is SecretStr or "SecretStr" in str(model)
+
+
+@dataclass(frozen=True)
+class UnknownVariable:
+    """An ``HSCTL_*`` variable (environment or env file) that sets nothing, and the closest real name."""
+
+    name: str
+    source: str
+    suggestion: str | None
+
+    def message(self) -> str:
+        """One line: what is ignored, where it came from, and what was probably meant."""
+        where = "environment variable" if self.source == "env" else f"variable in {self.source}"
+        hint = f"; did you mean {self.suggestion}?" if self.suggestion else ""
+        return f"{where} {self.name} is not an hsctl setting and is ignored{hint}"
+
+
+def _variable_names() -> tuple[set[str], tuple[str, ...]]:
+    """Every variable name that sets something, and the prefixes of dict-valued settings (any key below)."""
+    names: set[str] = set(NON_SETTING_VARIABLES)
+    prefixes: list[str] = []
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, info in model.model_fields.items():
+            env = f"{prefix}{name.upper()}"
+            names.add(env)  # a group can also be set as a whole, as JSON
+            ann = info.annotation
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                walk(ann, env + ENV_DELIMITER)
+            elif "dict[" in str(ann):
+                prefixes.append(env + ENV_DELIMITER)
+
+    walk(Settings, ENV_PREFIX)
+    return names, tuple(prefixes)
+
+
+def unknown_variables(env_file: Path | None = None, environ: Mapping[str, str] | None = None) -> list[UnknownVariable]:
+    """``HSCTL_*`` names in the environment and the env file that map to no setting.
+
+    pydantic-settings ignores them silently, so a typo such as ``HSCTL_SERVE_API_KEY``
+    (one underscore) would start a server without its API key. Never raises: an
+    unreadable env file is reported by :func:`load_settings` instead.
+    """
+    import difflib
+
+    names, prefixes = _variable_names()
+    candidates = sorted(names - NON_SETTING_VARIABLES)
+    found: list[tuple[str, str]] = [(k, "env") for k in (os.environ if environ is None else environ)]
+    path = env_file or Path(DEFAULT_ENV_FILE)
+    if path.is_file():
+        try:
+            from dotenv import dotenv_values
+
+            found += [(k, str(path)) for k in dotenv_values(path)]
+        except (OSError, ValueError):
+            pass
+    unknown = []
+    for key, source in found:
+        upper = key.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in names or upper.startswith(prefixes):
+            continue
+        close = difflib.get_close_matches(upper, candidates, n=1, cutoff=0.6)
+        unknown.append(UnknownVariable(key, source, close[0] if close else None))
+    return unknown
 
 
 def settings_table(loaded: LoadedSettings) -> list[tuple[str, Any, str]]:

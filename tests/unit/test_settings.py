@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from hsctl.errors import ConfigError, ExitCode
-from hsctl.settings import Settings, load_settings, nest, settings_table
+from hsctl.settings import Settings, load_settings, nest, settings_table, unknown_variables
 
 
 def test_defaults_have_default_source():
@@ -113,3 +113,85 @@ def test_table_masks_secrets_and_lists_derived_paths(monkeypatch: pytest.MonkeyP
     assert rows["serve.api_key"] == ("**********", "HSCTL_SERVE__API_KEY")
     assert rows["paths.raw_dir"][0] == str(Path("artifacts/data/raw"))
     assert "s3cret" not in repr(rows)
+
+
+@pytest.mark.parametrize("value", ["", " ", "\t \n"])
+def test_an_empty_or_blank_secret_is_an_error_from_every_layer(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch, value: str
+):
+    """An empty API key would compare equal to a missing one: auth off while the API advertises it."""
+    layers = [
+        ("toml", lambda: (isolated / "hsctl.toml").write_text(f"[serve]\napi_key = {value!r}\n".replace("'", '"'))),
+        ("env", lambda: monkeypatch.setenv("HSCTL_SERVE__API_KEY", value)),
+        (".env", lambda: (isolated / ".env").write_text(f'HSCTL_SERVE__API_KEY="{value}"\n')),
+    ]
+    for name, apply in layers:
+        for leftover in ("hsctl.toml", ".env"):
+            (isolated / leftover).unlink(missing_ok=True)
+        monkeypatch.delenv("HSCTL_SERVE__API_KEY", raising=False)
+        apply()
+        with pytest.raises(ConfigError, match=r"serve\.api_key: .*must not be empty or blank") as info:
+            load_settings()
+        assert info.value.exit_code == ExitCode.USAGE, name
+    for leftover in ("hsctl.toml", ".env"):
+        (isolated / leftover).unlink(missing_ok=True)
+    monkeypatch.delenv("HSCTL_SERVE__API_KEY", raising=False)
+    with pytest.raises(ConfigError, match="must not be empty or blank"):
+        load_settings({"serve.api_key": value})  # a flag
+
+
+def test_every_secret_setting_rejects_blank_values_and_never_shows_them():
+    def secrets(model: type, prefix: str = "") -> list[str]:
+        found = []
+        for name, info in model.model_fields.items():
+            if "SecretStr" in str(info.annotation):
+                found.append(prefix + name)
+            elif isinstance(info.annotation, type) and hasattr(info.annotation, "model_fields"):
+                found += secrets(info.annotation, f"{prefix}{name}.")
+        return found
+
+    keys = secrets(Settings)
+    assert "serve.api_key" in keys
+    for key in keys:
+        with pytest.raises(ConfigError, match=f"{key}: .*must not be empty") as info:
+            load_settings({key: "  "})
+        assert "got" not in str(info.value)  # the value of a secret is never echoed
+        assert load_settings({key: "k3y"}).settings is not None
+
+
+@pytest.mark.parametrize(
+    ("name", "meant"),
+    [
+        ("HSCTL_SERVE_API_KEY", "HSCTL_SERVE__API_KEY"),
+        ("HSCTL_SERVER__API_KEY", "HSCTL_SERVE__API_KEY"),
+        ("HSCTL_TRAIN_EPOCHS", "HSCTL_TRAIN__EPOCHS"),
+        ("HSCTL_SERVE__APIKEY", "HSCTL_SERVE__API_KEY"),
+        ("hsctl_serve_port", "HSCTL_SERVE__PORT"),
+    ],
+)
+def test_a_misspelled_variable_is_named_with_the_right_one(monkeypatch: pytest.MonkeyPatch, name: str, meant: str):
+    monkeypatch.setenv(name, "1")
+    found = unknown_variables()
+    assert [(v.name, v.source, v.suggestion) for v in found] == [(name, "env", meant)]
+    assert name in found[0].message() and meant in found[0].message()
+
+
+def test_unknown_variables_in_the_env_file_and_the_allowed_ones(isolated: Path, monkeypatch: pytest.MonkeyPatch):
+    for name in ("HSCTL_DEBUG", "HSCTL_MODEL_CACHE", "HSCTL_SERVE__PORT", "HSCTL_SERVE", "HSCTL_DATA__NORMALIZE__URLS"):
+        monkeypatch.setenv(name, "{}" if name == "HSCTL_SERVE" else "1")
+    monkeypatch.setenv("HSCTL_EVALUATE__FAIL_UNDER__MACRO_F1", "0.5")  # a key of a dict-valued setting
+    monkeypatch.setenv("OTHER_TOOL_VARIABLE", "1")
+    (isolated / ".env").write_text("WANDB_API_KEY=x\nHSCTL_TRAIN__EPOCHS=2\nHSCTL_TRAIN__EPOCH=2\n")
+    found = unknown_variables()
+    assert [(v.name, v.source, v.suggestion) for v in found] == [("HSCTL_TRAIN__EPOCH", ".env", "HSCTL_TRAIN__EPOCHS")]
+    other = isolated / "prod.env"
+    other.write_text("HSCTL_SERVE_API_KEY=s3cret\n")
+    assert [(v.name, v.source) for v in unknown_variables(other)] == [("HSCTL_SERVE_API_KEY", str(other))]
+    assert "s3cret" not in unknown_variables(other)[0].message()
+
+
+def test_log_text_aliases():
+    assert load_settings({"serve.log_text": "hash"}).settings.serve.log_text == "sha256"
+    assert load_settings({"serve.log_text": "full"}).settings.serve.log_text == "text"
+    with pytest.raises(ConfigError, match="log_text"):
+        load_settings({"serve.log_text": "md5"})

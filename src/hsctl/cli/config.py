@@ -5,8 +5,9 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from hsctl.cli._common import JsonOpt, dump_for_humans, emit_json, handle_errors, load, out_console
-from hsctl.settings import settings_table
+from hsctl.cli._common import JsonOpt, dump_for_humans, emit_json, global_options, handle_errors, load, out_console
+from hsctl.errors import ConfigError
+from hsctl.settings import settings_table, unknown_variables
 
 app = typer.Typer(help="Inspect and validate settings.", no_args_is_help=True)
 
@@ -40,8 +41,15 @@ def show_cli(ctx: typer.Context, json_out: JsonOpt = False) -> None:
 @app.command("validate")
 @handle_errors
 def validate_cli(ctx: typer.Context, json_out: JsonOpt = False) -> None:
-    """Check hsctl.toml, the env file and HSCTL_* variables; exit 2 listing every invalid field."""
+    """Check hsctl.toml, the env file and HSCTL_* variables; exit 2 listing every invalid field.
+
+    An HSCTL_* variable that is no setting (a typo such as HSCTL_SERVE_API_KEY) is invalid too.
+    """
     loaded = load(ctx)
+    unknown = unknown_variables(global_options(ctx).env_file)
+    if unknown:
+        what = "; ".join(variable.message() for variable in unknown)
+        raise ConfigError(f"{len(unknown)} unknown HSCTL_* variable(s): {what}")
     non_default = sorted(
         k for k, _, s in settings_table(loaded) if s not in ("default", "derived from paths.artifacts")
     )

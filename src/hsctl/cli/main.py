@@ -93,6 +93,18 @@ def main(
         progress=progress and not quiet,
     )
     set_output(ctx.obj)
+    _warn_unknown_variables(env_file)
+
+
+def _warn_unknown_variables(env_file: Path | None) -> None:
+    """One line on stderr per HSCTL_* variable that sets nothing (a typo would otherwise be silent)."""
+    from rich.markup import escape
+
+    from hsctl.cli._common import err_console
+    from hsctl.settings import unknown_variables
+
+    for variable in unknown_variables(env_file):
+        err_console().print(f"[yellow]warning:[/] {escape(variable.message())}", highlight=False, soft_wrap=True)
 
 
 app.command("fetch", no_args_is_help=False)(fetch_cmd.fetch_cli)
