@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import os
+import shutil
 import time
 from pathlib import Path
 
@@ -132,3 +135,132 @@ def test_one_record_is_one_line_whatever_the_text(tmp_path):
     log.close()
     lines = next(tmp_path.glob("*.jsonl")).read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["text"] for line in lines] == texts
+
+
+# --- a file removed or replaced while serving; a full disk -------------------------------------------------------
+
+
+def jsonl_files(root: Path) -> list[Path]:
+    return sorted(root.glob("*.jsonl"))
+
+
+def test_a_removed_log_file_is_noticed_and_later_records_go_to_a_new_file(tmp_path):
+    log = PredictionLog(str(tmp_path), max_bytes=10_000, queue_size=100)
+    log.start()
+    log.write({"i": 0})
+    wait_for(lambda: log.records == 1)
+    (first,) = jsonl_files(tmp_path)
+    first.unlink()  # a clean-up job
+    for i in range(1, 6):
+        log.write({"i": i})
+    log.close()
+    assert [r["i"] for r in read_records(tmp_path)] == [1, 2, 3, 4, 5]
+    assert (log.records, log.dropped) == (6, 0)
+
+
+def test_a_replaced_log_file_is_left_alone_and_later_records_go_to_a_new_file(tmp_path):
+    log = PredictionLog(str(tmp_path / "logs"), max_bytes=10_000, queue_size=100)
+    log.start()
+    log.write({"i": 0})
+    wait_for(lambda: log.records == 1)
+    (first,) = jsonl_files(tmp_path / "logs")
+    rotated = tmp_path / "rotated.jsonl"
+    first.rename(rotated)  # logrotate's "create": move the file away, put an empty one in its place
+    first.touch()
+    log.write({"i": 1})
+    wait_for(lambda: log.records == 2)
+    shutil.rmtree(tmp_path / "logs")  # then a clean-up removes the whole folder
+    log.write({"i": 2})
+    log.close()
+    assert [r["i"] for r in read_records(tmp_path)] == [0]  # the rotated file keeps what it had
+    assert [r["i"] for r in read_records(tmp_path / "logs")] == [2]
+    assert (log.records, log.dropped) == (3, 0)
+
+
+def test_a_batch_written_into_a_file_deleted_meanwhile_is_written_again(tmp_path, monkeypatch):
+    log = PredictionLog(str(tmp_path), max_bytes=10_000, queue_size=100)
+    log.start()
+    log.write({"i": 0})
+    wait_for(lambda: log.records == 1)
+    real_write, deleted = os.write, []
+
+    def write_then_delete(fd: int, data: bytes) -> int:
+        n = real_write(fd, data)
+        if not deleted:
+            deleted.append(True)
+            jsonl_files(tmp_path)[0].unlink()  # between the check and the next batch
+        return n
+
+    monkeypatch.setattr(os, "write", write_then_delete)
+    log.write({"i": 1})
+    wait_for(lambda: deleted and log.records == 2)
+    log.close()
+    assert [r["i"] for r in read_records(tmp_path)] == [1]
+    assert (log.records, log.dropped) == (2, 0)
+
+
+class FullDisk:
+    """``os.write`` on a disk with ``space`` bytes left: a short write, then ENOSPC (or at once: ``tear``)."""
+
+    def __init__(self, space: int, *, tear: bool = False) -> None:
+        self.space = space
+        self.tear = tear
+        self.real = os.write
+
+    def __call__(self, fd: int, data: bytes) -> int:
+        if self.space <= 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        n = self.real(fd, bytes(data[: self.space]))
+        self.space -= n
+        if self.tear and n < len(data):  # some bytes landed, and the caller only hears of the error
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return n
+
+
+RECORD = {"text": "x" * 40}
+LINE = len(json.dumps(RECORD, ensure_ascii=False).encode()) + 1
+
+
+@pytest.mark.parametrize("tear", [False, True])
+def test_a_full_disk_counts_exactly_tears_no_line_and_resumes(tmp_path, monkeypatch, tear):
+    disk = FullDisk(int(3.5 * LINE), tear=tear)
+    monkeypatch.setattr(os, "write", disk)
+    dropped: list[tuple[str, int]] = []
+    log = PredictionLog(str(tmp_path), max_bytes=100_000, queue_size=100, on_drop=lambda *a: dropped.append(a))
+    for _ in range(10):  # queued before the start: one batch
+        log.write(dict(RECORD))
+    log.start()
+    wait_for(lambda: log.records + log.dropped == 10)
+    assert (log.records, log.dropped, log.dropped_by_reason["write"]) == (3, 7, 7)
+    assert sum(n for _, n in dropped) == 7
+    (only,) = jsonl_files(tmp_path)
+    assert only.stat().st_size == 3 * LINE and len(read_records(tmp_path)) == 3  # no torn line
+    disk.space = 10 * LINE  # space returns
+    for _ in range(4):
+        log.write(dict(RECORD))
+    log.close()
+    assert (log.records, log.dropped) == (7, 7)
+    assert jsonl_files(tmp_path) == [only] and len(read_records(tmp_path)) == 7
+
+
+def test_a_full_disk_at_rotation_leaves_no_empty_files(tmp_path, monkeypatch):
+    per_file = -(-1024 // LINE)  # lines until a file reaches max_bytes and the next line needs a new file
+    disk = FullDisk(per_file * LINE)
+    monkeypatch.setattr(os, "write", disk)
+    log = PredictionLog(str(tmp_path), max_bytes=1024, queue_size=10_000)
+    log.start()
+    for _ in range(50):
+        for _ in range(40):  # several batches, each asking for new files
+            log.write(dict(RECORD))
+        wait_for(lambda: log._queue.empty())
+    wait_for(lambda: log.records + log.dropped == 2000)
+    assert (log.records, log.dropped) == (per_file, 2000 - per_file)
+    files = jsonl_files(tmp_path)
+    assert len(files) == 1 and files[0].stat().st_size == per_file * LINE  # and no empty file beside it
+    disk.space = 10**9
+    for _ in range(30):
+        log.write(dict(RECORD))
+    log.close()
+    assert (log.records, log.dropped) == (per_file + 30, 2000 - per_file)
+    assert len(read_records(tmp_path)) == per_file + 30
+    assert all(f.stat().st_size > 0 for f in jsonl_files(tmp_path))

@@ -18,11 +18,22 @@ summary per reason every 10 s). The reasons:
 
 The writer thread catches every error of a record or a batch and keeps running;
 if it stops anyway, :attr:`PredictionLog.alive` turns false.
+
+On a local directory the writer appends with ``os.write`` and counts exactly: a
+record is written once its whole line is in the file, and dropped (``write``)
+otherwise. A write cut short (a full disk) is truncated back to the last full line,
+so no line is torn; the same file is tried again with the next batch, so writing
+resumes once there is space, and a new file that got no byte is removed again (no
+empty files). Before each batch the writer checks, with one ``stat`` and one
+``fstat``, that the path still names the open file: a file removed or replaced
+(log rotation, clean-up) is closed and the next records go to a new file, and a
+batch written into a file that was deleted meanwhile is written again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -76,6 +87,8 @@ class PredictionLog:
         self._prefix = f"predictions-{stamp}-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self._seq = 0
         self._fh: IO[bytes] | None = None
+        self._fd: int | None = None  # the open file of a local destination (os-level writes)
+        self._path: str | None = None
         self._written = 0
         self._file_records = 0
         self._started = False
@@ -162,8 +175,120 @@ class PredictionLog:
                 self._drop("encode", 1, f"{type(exc).__name__}: {exc}", record)
         return lines
 
+    def _is_local(self) -> bool:
+        from fsspec.implementations.local import LocalFileSystem
+
+        return isinstance(getattr(self, "_fs", None), LocalFileSystem)
+
+    def _open_local(self) -> None:
+        """Create the next file (and the folder again, if a clean-up removed it)."""
+        os.makedirs(self._root, exist_ok=True)
+        self._seq += 1
+        path = os.path.join(self._root, f"{self._prefix}-{self._seq:04d}.jsonl")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_BINARY", 0)
+        try:
+            self._fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o666)
+        except OSError:
+            self._seq -= 1
+            raise
+        self._path, self._written = path, 0
+
+    def _close_local(self) -> None:
+        """Close the local file; one that never got a byte is removed (a full disk leaves no empty files)."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        if self._written == 0 and self._path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._path)
+                self._seq -= 1
+
+    def _local_file_gone(self, *, deleted_only: bool = False) -> bool:
+        """Whether the path no longer names the open file: deleted, or (not ``deleted_only``) replaced."""
+        if self._fd is None or self._path is None:
+            return False
+        try:
+            opened = os.fstat(self._fd)
+            if opened.st_nlink == 0 or deleted_only:
+                return opened.st_nlink == 0
+            named = os.stat(self._path)
+        except OSError:
+            return True
+        return (named.st_ino, named.st_dev) != (opened.st_ino, opened.st_dev)
+
+    def _append(self, lines: list[bytes]) -> int:
+        """Append lines to the open file; the number of whole lines that reached it (a torn one is cut off)."""
+        assert self._fd is not None
+        data = b"".join(lines)
+        base, done = self._written, 0
+        view = memoryview(data)
+        try:
+            while done < len(data):
+                n = os.write(self._fd, view[done:])
+                if n <= 0:
+                    raise OSError(errno.ENOSPC, "no byte written")
+                done += n
+        except OSError as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+            with contextlib.suppress(OSError):  # what reached the file, whatever the write reported
+                done = os.fstat(self._fd).st_size - base
+            kept, whole = 0, 0
+            for line in lines:
+                if kept + len(line) > done:
+                    break
+                kept, whole = kept + len(line), whole + 1
+            if kept < done:
+                try:
+                    os.ftruncate(self._fd, base + kept)
+                except OSError:  # the torn line stays (readers skip it); the next batch starts a new file
+                    self._written = base + done
+                    self._close_local()
+                    return whole
+            self._written = base + kept
+            return whole
+        self._written = base + len(data)
+        return len(lines)
+
+    def _write_local(self, lines: list[bytes], *, again: bool = False) -> None:
+        """Write encoded lines to local files, rotating by size; whatever did not reach a file is counted."""
+        if self._local_file_gone():
+            logger.warning("prediction log: %s was removed or replaced; writing to a new file", self._path)
+            self._written = max(self._written, 1)  # keep what the file held: never unlink it
+            self._close_local()
+        start = 0
+        in_current: list[bytes] = []  # lines of this batch in the file open now
+        while start < len(lines):
+            if self._fd is None or self._written >= self.max_bytes:
+                self._close_local()
+                in_current = []
+                try:
+                    self._open_local()
+                except OSError as exc:
+                    self.error = f"{type(exc).__name__}: {exc}"
+                    self._drop("write", len(lines) - start, f"cannot open a new file: {self.error}")
+                    return
+            end, size = start, self._written
+            while end < len(lines) and size < self.max_bytes:
+                size += len(lines[end])
+                end += 1
+            whole = self._append(lines[start:end])
+            self.records += whole
+            in_current += lines[start : start + whole]
+            if whole < end - start:
+                self._drop("write", len(lines) - start - whole, self.error)
+                if self._fd is not None and self._written == 0:
+                    self._close_local()  # a new file that got nothing: removed, not left empty
+                return
+            start = end
+        if in_current and not again and self._local_file_gone(deleted_only=True):  # deleted meanwhile: again
+            self.records -= len(in_current)
+            self._write_local(in_current, again=True)
+
     def _close_file(self) -> None:
         """Close the current file; if that fails (a remote upload, say) its records count as dropped."""
+        self._close_local()
         fh, self._fh = self._fh, None
         in_file, self._file_records = self._file_records, 0
         if fh is None:
@@ -178,6 +303,9 @@ class PredictionLog:
 
     def _write_lines(self, records: list[dict[str, Any]]) -> None:
         lines = self._encode(records)
+        if self._is_local():
+            self._write_local(lines)
+            return
         unsaved = 0  # lines handed to the current file since it was last flushed
         done = 0  # lines handed to any file
         try:
