@@ -439,6 +439,24 @@ class ServeSettings(_Group):
     max_text_chars: int = Field(2000, ge=1, description="Longest accepted text, in characters (413 beyond).")
     max_batch_items: int = Field(64, ge=1, description="Most texts in one request (413 beyond).")
     max_body_bytes: int = Field(262_144, ge=1024, description="Largest request body in bytes (413 beyond).")
+    max_header_bytes: int = Field(
+        16_384,
+        ge=1024,
+        description="Largest request head (request line and headers) in bytes; beyond, 431 and the connection "
+        "is closed before more is buffered.",
+    )
+    max_headers: int = Field(100, ge=8, description="Most headers in one request (431 beyond).")
+    keep_alive_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        description="A connection that has not sent a complete request head this many seconds after it opened "
+        "or after its last answer is closed (idle keep-alive connections and half-sent heads alike).",
+    )
+    body_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Longest a request body may take to arrive, in seconds; beyond, 408 and the connection closes.",
+    )
     api_key: SecretStr | None = Field(None, description="API key required on prediction endpoints when set.")
     protect_health: bool = Field(False, description="Require the API key on health and metrics endpoints too.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS; empty: CORS off.")

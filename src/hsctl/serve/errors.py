@@ -31,6 +31,10 @@ STATUS_BY_KIND = {
     "unsupported_encoding": 415,
     "not_found": 404,
     "body_too_large": 413,
+    "body_timeout": 408,
+    "too_many_headers": 431,
+    "head_too_large": 431,  # answered by hsctl.serve.connection, before a request reaches the app
+    "head_timeout": 408,
     "too_many_texts": 413,
     "text_too_long": 413,
     "invalid_request": 422,

@@ -131,6 +131,7 @@ def run_server(launch: Launch) -> None:
     import uvicorn
 
     from hsctl.serve.app import configure_server_logging, create_app
+    from hsctl.serve.connection import uvicorn_options
 
     settings, cfg = launch.settings, launch.settings.serve
     # uvicorn drains and shuts down on SIGTERM/SIGINT, then re-raises the signal with the previous
@@ -144,6 +145,7 @@ def run_server(launch: Launch) -> None:
         "log_level": "warning",
         "access_log": False,
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
+        **uvicorn_options(cfg),  # head size and timeouts (hsctl.serve.connection)
     }
     if cfg.workers == 1:
         app = create_app(settings, launch.model_dir, own_process=True)
