@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
+import os
 import sys
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import IO, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -32,13 +36,13 @@ ArtifactsOpt = Annotated[
 
 @dataclass
 class GlobalOptions:
-    """Options given before the subcommand."""
+    """The root options (given before or after the subcommand)."""
 
     config_file: Path | None = None
     env_file: Path | None = None
     debug: bool = False
     quiet: bool = False
-    verbose: bool = False
+    verbose: int = 0  # -v: hsctl's own debug lines; -vv: third-party library logs too
     progress: bool = True
 
 
@@ -47,16 +51,34 @@ OUTPUT = GlobalOptions()
 
 
 def set_output(options: GlobalOptions) -> None:
-    """Apply the root options: ``--quiet``, ``--verbose`` (debug logging) and ``--no-progress``."""
-    import logging
+    """Apply the root options: ``--quiet``, ``-v``/``-vv`` (logging) and ``--no-progress``.
 
+    ``-v`` shows hsctl's own loggers (``hsctl.*``) at debug level while third-party
+    loggers (matplotlib, urllib3, filelock, ...) stay at warnings: their debug
+    chatter would bury hsctl's lines. ``-vv`` lets every library log at debug level.
+    """
     global OUTPUT
     OUTPUT = options
+    root, own = logging.getLogger(), logging.getLogger("hsctl")
+    if _LOG_HANDLER[0] is not None:  # one handler per process, on the stderr of this invocation
+        root.removeHandler(_LOG_HANDLER[0])
+        _LOG_HANDLER[0] = None
     if options.verbose:
-        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-        logging.getLogger().setLevel(logging.DEBUG)
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        _LOG_HANDLER[0] = handler
+        root.setLevel(logging.DEBUG if options.verbose >= 2 else logging.WARNING)
+        own.setLevel(logging.DEBUG)
     elif options.quiet:
-        logging.getLogger().setLevel(logging.ERROR)
+        root.setLevel(logging.ERROR)
+        own.setLevel(logging.ERROR)
+    else:  # Python's default: warnings and errors (an earlier -v in this process is undone)
+        root.setLevel(logging.WARNING)
+        own.setLevel(logging.NOTSET)
+
+
+_LOG_HANDLER: list[logging.Handler | None] = [None]
 
 
 def _console(*, stderr: bool, quiet: bool = False) -> Console:
@@ -101,15 +123,65 @@ def load(ctx: typer.Context, overrides: Mapping[str, Any] | None = None) -> Load
 
 
 def emit_json(data: Any) -> None:
-    """Print exactly one JSON object on stdout."""
+    """Print exactly one JSON object on the real stdout (see :func:`json_stdout`)."""
     from hsctl.core.io import dumps
 
-    sys.stdout.write(dumps(data) + "\n")
-    sys.stdout.flush()
+    stream = _JSON_STREAM[0] or sys.stdout
+    stream.write(dumps(data) + "\n")
+    stream.flush()
     _EMITTED[0] = True
 
 
 _EMITTED = [False]  # whether this invocation already printed its one JSON object
+_JSON_STREAM: list[IO[str] | None] = [None]  # the saved real stdout while json_stdout() is active
+
+
+@contextmanager
+def json_stdout(*, restore: bool = True) -> Iterator[None]:
+    """Send everything written to stdout to stderr, at the file-descriptor level, except :func:`emit_json`.
+
+    Libraries print banners on stdout (wandb's offline notice, transformers' messages,
+    C extensions through ``printf``): under ``--json`` stdout must carry only the one
+    JSON object. Both ``sys.stdout`` and file descriptor 1 point at stderr while this is
+    active; :func:`emit_json` writes to a duplicate of the real stdout. Nested use is a
+    no-op. ``restore=False`` (the console entry point) keeps the redirection until the
+    process ends, so banners printed at exit (``atexit`` handlers) stay off stdout too.
+    """
+    if _JSON_STREAM[0] is not None:
+        yield
+        return
+    real = sys.stdout
+    real.flush()
+    try:
+        fd: int | None = real.fileno()
+    except (AttributeError, OSError, ValueError):  # an in-memory stdout (tests, embedding): no descriptor
+        fd = None
+    saved: int | None = None
+    if fd is not None:
+        try:
+            err_fd = sys.stderr.fileno()
+        except (AttributeError, OSError, ValueError):
+            err_fd = 2
+        saved = os.dup(fd)
+        os.dup2(err_fd, fd)
+        _JSON_STREAM[0] = open(saved, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+    else:
+        _JSON_STREAM[0] = real
+    sys.stdout = sys.stderr
+    try:
+        yield
+    finally:
+        if restore:
+            stream = _JSON_STREAM[0]
+            _JSON_STREAM[0] = None
+            sys.stdout = real
+            if stream is not None and stream is not real:
+                stream.flush()
+                stream.close()
+            if saved is not None and fd is not None:
+                sys.stderr.flush()
+                os.dup2(saved, fd)
+                os.close(saved)
 
 
 def fail(message: str, code: int, *, as_json: bool = False) -> typer.Exit:
@@ -131,8 +203,18 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         debug = global_options(ctx).debug if ctx is not None else debug_enabled()
         as_json = bool(kwargs.get("json_out"))
         _EMITTED[0] = False
+        name = func.__name__.removesuffix("_cli")
+        started = time.perf_counter()
+        log = logging.getLogger("hsctl.cli")
         try:
-            return func(*args, **kwargs)
+            log.info("%s: started", name)
+            if not as_json:
+                result = func(*args, **kwargs)
+            else:
+                with json_stdout():
+                    result = func(*args, **kwargs)
+            log.info("%s: finished in %.1fs", name, time.perf_counter() - started)
+            return result
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except HsctlError as exc:
@@ -164,17 +246,19 @@ def dump_for_humans(value: Any) -> str:
 
 def quiet_ml_logs() -> None:
     """Keep transformers, datasets, onnxruntime and exporter chatter off the terminal; errors still surface."""
-    import logging
     import warnings
 
     import datasets
     import transformers
 
-    if OUTPUT.verbose:
+    if OUTPUT.verbose >= 2:  # -vv: library logs too
         transformers.logging.set_verbosity_info()
         return
     datasets.disable_progress_bars()
     transformers.logging.set_verbosity_error()
+    if OUTPUT.verbose:  # -v: hsctl's lines; libraries' warnings stay visible, their chatter does not
+        transformers.logging.set_verbosity_warning()
+        return
     logging.getLogger().setLevel(logging.ERROR)  # onnxruntime.quantization logs on the root logger
     for category in (UserWarning, FutureWarning, DeprecationWarning):
         warnings.filterwarnings("ignore", category=category)

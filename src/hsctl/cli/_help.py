@@ -168,19 +168,18 @@ class HsctlGroup(typer.core.TyperGroup):
         windows_expand_args: bool = True,
         **extra: Any,
     ) -> Any:
-        """Run the command; with ``--json``, a usage error is one JSON object on stdout too."""
-        argv = list(sys.argv[1:] if args is None else args)
+        """Run the command; a usage error is one red line on stderr (one JSON object on stdout with ``--json``).
+
+        The root flags (``-q``, ``-v``, ``--progress``, ...) are accepted after the
+        subcommand too, and ``--json`` before it (see :func:`normalize_argv`).
+        """
+        argv = normalize_argv(self, list(sys.argv[1:] if args is None else args))
         options = dict(complete_var=complete_var, windows_expand_args=windows_expand_args, **extra)
-        if "--json" not in (argv[: argv.index("--")] if "--" in argv else argv):
-            return super().main(argv, prog_name, standalone_mode=standalone_mode, **options)
+        as_json = "--json" in (argv[: argv.index("--")] if "--" in argv else argv)
         try:
             result = super().main(argv, prog_name, standalone_mode=False, **options)
         except typer.TyperException as exc:  # click's usage errors (bad value, missing option, ...)
-            from hsctl.cli._common import emit_json
-
-            message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-            emit_json({"error": message, "exit_code": exc.exit_code})
-            result = exc.exit_code
+            result = usage_error(exc, as_json=as_json)
         except typer.Abort:
             result = 1
         if not standalone_mode:
@@ -200,3 +199,105 @@ def adopt(command: Any) -> None:
         command.__class__ = HsctlGroup
     for sub in getattr(command, "commands", {}).values():
         adopt(sub)
+
+
+# Root options that may also come after the subcommand, and the root options that take a value.
+_ROOT_FLAGS = {"-q", "--quiet", "-v", "--verbose", "--progress", "--no-progress", "--debug"}
+_ROOT_VALUED = {"-c", "--config", "--env-file"}
+
+
+def _is_root_flag(token: str) -> bool:
+    return token in _ROOT_FLAGS or re.fullmatch(r"-v+", token) is not None
+
+
+def _valued_options(command: Any) -> set[str]:
+    """Option names of ``command`` that take a value (their next token is that value)."""
+    names: set[str] = set()
+    for param in getattr(command, "params", []):
+        if param.param_type_name == "option" and not (param.is_flag or param.count):
+            names.update(param.opts)
+    return names
+
+
+def _option_names(command: Any) -> set[str]:
+    return {name for param in getattr(command, "params", []) for name in (*param.opts, *param.secondary_opts)}
+
+
+def normalize_argv(root: Any, argv: list[str]) -> list[str]:
+    """Accept the root flags after the subcommand and ``--json`` before it, with the same meaning.
+
+    ``hsctl fetch -q --json`` and ``hsctl -q --json fetch`` both become
+    ``hsctl -q fetch --json``. Tokens after ``--`` and values of options are left alone;
+    a subcommand with an option of the same name keeps it.
+    """
+    end = argv.index("--") if "--" in argv else len(argv)
+    head, tail = argv[:end], argv[end:]
+    # Where the command path ends: skip root options (and their values), then walk command names.
+    index, command, path_end, path_start = 0, root, None, None
+    while index < len(head):
+        token = head[index]
+        if path_end is None and token in _ROOT_VALUED:
+            index += 2
+            continue
+        if token.startswith("-"):
+            if path_end is not None and token in _valued_options(command):
+                index += 1
+            index += 1
+            continue
+        sub = command.get_command(None, token) if hasattr(command, "get_command") else None  # type: ignore[arg-type]
+        if sub is None:
+            break
+        command, path_end = sub, index + 1
+        path_start = index if path_start is None else path_start
+        index += 1
+        if not hasattr(command, "get_command"):
+            break
+    if path_end is None or path_start is None:
+        return argv
+    leaf_names = _option_names(command)
+    valued = _valued_options(command)
+    moved_front: list[str] = []
+    kept: list[str] = []
+    skip_next = False
+    for position, token in enumerate(head):
+        if position < path_end:
+            if token == "--json" and "--json" in leaf_names:
+                continue  # appended after the command path below
+            if position > path_start and _is_root_flag(token):
+                moved_front.append(token)  # between a group and its subcommand
+                continue
+            kept.append(token)
+            continue
+        if skip_next:
+            skip_next = False
+            kept.append(token)
+            continue
+        if token in valued:
+            skip_next = True
+        if _is_root_flag(token) and token not in leaf_names:
+            moved_front.append(token)
+        else:
+            kept.append(token)
+    if "--json" in head[:path_end] and "--json" in leaf_names and "--json" not in kept:
+        kept.append("--json")
+    return [*moved_front, *kept, *tail]
+
+
+def usage_error(exc: Any, *, as_json: bool) -> int:
+    """Report a click usage error in one red line on stderr (or one JSON object); return its exit code."""
+    code = int(getattr(exc, "exit_code", 2))
+    if type(exc).__name__ == "NoArgsIsHelpError":  # ``hsctl`` alone: the help, as click prints it
+        exc.show()
+        return code
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    message = " ".join(message.split())
+    if as_json:
+        from hsctl.cli._common import emit_json
+
+        emit_json({"error": message, "exit_code": code})
+        return code
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None and ctx.command_path else ""
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console.print(Text.assemble(("error:", "bold red"), " ", message + hint))
+    return code

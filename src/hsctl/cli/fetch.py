@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from hsctl.cli._common import ArtifactsOpt, JsonOpt, emit_json, err_console, handle_errors, load, out_console
@@ -39,6 +40,15 @@ LabelMapOpt = Annotated[
     ),
 ]
 
+EncodingOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--encoding",
+        help="Text encoding of CSV/TSV/JSON files, e.g. cp1252 for Excel exports (default: utf-8).",
+        show_default=False,
+    ),
+]
+
 
 def column_overrides(
     text_column: str | None, label_column: str | None, category_column: str | None, label_map: str | None
@@ -63,6 +73,7 @@ def fetch_cli(
     label_column: LabelColOpt = None,
     category_column: CategoryColOpt = None,
     label_map: LabelMapOpt = None,
+    encoding: EncodingOpt = None,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Output directory (setting paths.raw_dir).", show_default=False),
@@ -74,7 +85,9 @@ def fetch_cli(
 
     Writes one Parquet file per split and fetch.json (source, revision, rows,
     sha256 of input files) atomically. The hub is given a few seconds; offline
-    it fails with exit code 5: use --source PATH or --source demo instead.
+    it fails with exit code 5: use --source PATH or --source demo instead. The
+    delimiter of CSV files is detected (a ';'-separated .csv is read right and
+    reported); a file with a header and no rows is invalid data (exit 4).
     """
     from hsctl.fetch import fetch
 
@@ -89,7 +102,9 @@ def fetch_cli(
     ).settings
     out_dir = output or settings.paths.raw_dir
     with err_console().status(f"fetching {settings.data.source} ..."):
-        result = fetch(settings.data.source, settings.data, out_dir)
+        result = fetch(settings.data.source, settings.data, out_dir, encoding=encoding)
+    for note in result.notes:
+        err_console().print(f"[cyan]info:[/] {escape(note)}", highlight=False)
     if json_out:
         emit_json(result.to_dict())
         return

@@ -64,8 +64,14 @@ def main(
         bool, typer.Option("--quiet", "-q", help="Only errors on stderr: no progress, logs or warnings.")
     ] = False,
     verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Debug logging on stderr, library logs included.")
-    ] = False,
+        int,
+        typer.Option(
+            "--verbose",
+            "-v",
+            count=True,
+            help="hsctl's debug lines on stderr; -vv adds the libraries' logs.",
+        ),
+    ] = 0,
     progress: Annotated[
         bool,
         typer.Option(
@@ -123,5 +129,18 @@ app.command("env")(env_cmd.env_cli)
 
 
 def run() -> None:
-    """Console-script entry point."""
-    app(prog_name="hsctl")
+    """Console-script entry point.
+
+    Under ``--json`` stdout is sent to stderr for the whole process (see
+    :func:`hsctl.cli._common.json_stdout`), so banners printed at exit stay off it.
+    """
+    import sys
+
+    from hsctl.cli._common import json_stdout
+
+    argv = sys.argv[1:]
+    if "--json" in (argv[: argv.index("--")] if "--" in argv else argv):
+        with json_stdout(restore=False):
+            app(prog_name="hsctl")
+    else:
+        app(prog_name="hsctl")

@@ -8,7 +8,7 @@ import typer
 
 from hsctl.cli._common import ArtifactsOpt, JsonOpt, emit_json, err_console, handle_errors, load, reporter
 from hsctl.cli.evaluate import TargetPriorOpt
-from hsctl.cli.fetch import TextColOpt
+from hsctl.cli.fetch import EncodingOpt, TextColOpt
 
 
 @handle_errors
@@ -36,7 +36,8 @@ def predict_cli(
         str | None,
         typer.Option(
             "--engine",
-            help="local (streaming), ray or spark; ray and spark write a Parquet folder (setting predict.engine).",
+            help="local (streaming), ray or spark; ray and spark write a Parquet folder, so -o names a folder "
+            "or DIR.parquet (setting predict.engine).",
             show_default=False,
         ),
     ] = None,
@@ -64,14 +65,22 @@ def predict_cli(
         typer.Option("--batch-size", help="Texts per batch (setting inference.batch_size).", show_default=False),
     ] = None,
     text_column: TextColOpt = None,
+    encoding: EncodingOpt = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", "--overwrite", help="Replace an existing output (never the input itself)."),
+    ] = False,
     artifacts: ArtifactsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Score texts: writes the input columns plus hate_probability, label and error.
 
-    Rows without text are kept with an error and reported, never skipped silently. The local
-    engine streams in chunks and resumes an interrupted run; --engine ray or spark scores on a
-    cluster (extras hsctl[ray], hsctl[spark]).
+    Rows without text are kept with an error and reported, never skipped silently. An input
+    column with one of those names keeps it; the output's gets a predicted_ name (warned). An
+    existing output is replaced only with --force, and never when it is the input. Each text is
+    cut to 16 characters per token of the model's max_length before tokenising. The local engine
+    streams in chunks and resumes an interrupted run; --engine ray or spark scores on a cluster
+    (extras hsctl[ray], hsctl[spark]).
     """
     from hsctl.predict import STDIO, ProgressEvent, predict_file
 
@@ -107,6 +116,8 @@ def predict_cli(
             output=output,
             target_prior=target_prior,
             on_progress=on_progress,
+            overwrite=force,
+            encoding=encoding,
         )
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)

@@ -46,6 +46,7 @@ class SourceData:
     splits: dict[str, pd.DataFrame]
     revision: str | None = None
     files: list[dict[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # how files were read, e.g. a detected delimiter
 
 
 def classify_source(source: str) -> SourceKind:
@@ -69,8 +70,18 @@ def split_name(stem: str) -> str:
     return _SPLIT_ALIASES.get(stem.lower(), stem.lower())
 
 
-def read_source(source: str, data: DataSettings, *, require_label: bool = True, demo_seed: int = 13) -> SourceData:
-    """Read a source into canonical frames, applying the column mapping of ``data``."""
+def read_source(
+    source: str,
+    data: DataSettings,
+    *,
+    require_label: bool = True,
+    demo_seed: int = 13,
+    encoding: str | None = None,
+) -> SourceData:
+    """Read a source into canonical frames, applying the column mapping of ``data``.
+
+    ``encoding`` applies to text files (CSV, TSV, JSON); default UTF-8.
+    """
     kind = classify_source(source)
     raw: dict[str, pd.DataFrame]
     revision: str | None = None
@@ -84,8 +95,9 @@ def read_source(source: str, data: DataSettings, *, require_label: bool = True, 
             kind="demo",
             splits={"train": canonicalize(raw["train"], "tweet", "label", "categories", None, require_label, "demo")},
         )
+    notes: list[str] = []
     if kind == "files":
-        raw, files = _read_files(source)
+        raw, files, notes = _read_files(source, encoding)
     elif kind == "disk":
         raw = _read_disk(Path(source))
     else:
@@ -102,10 +114,12 @@ def read_source(source: str, data: DataSettings, *, require_label: bool = True, 
         )
         for name, frame in raw.items()
     }
-    return SourceData(kind=kind, splits=splits, revision=revision, files=files)
+    return SourceData(kind=kind, splits=splits, revision=revision, files=files, notes=notes)
 
 
-def _read_files(source: str) -> tuple[dict[str, pd.DataFrame], list[dict[str, str]]]:
+def _read_files(
+    source: str, encoding: str | None = None
+) -> tuple[dict[str, pd.DataFrame], list[dict[str, str]], list[str]]:
     import pandas as pd
 
     paths = expand_paths(source)
@@ -114,12 +128,19 @@ def _read_files(source: str) -> tuple[dict[str, pd.DataFrame], list[dict[str, st
             raise DataError(f"unsupported file type for {path}: use .csv, .tsv, .jsonl, .json or .parquet")
     by_split: dict[str, list[pd.DataFrame]] = {}
     known = {split_name(p.name.split(".")[0]) for p in paths} <= {"train", "validation", "test"}
+    notes: list[str] = []
     for path in paths:
         name = split_name(path.name.split(".")[0]) if known and len(paths) > 1 else "train"
-        by_split.setdefault(name, []).append(read_table(path))
+        frame = read_table(path, encoding=encoding)
+        if "delimiter" in frame.attrs:
+            notes.append(f"read {path} with {_DELIMITER_NAMES.get(frame.attrs['delimiter'], 'a')} delimiter (detected)")
+        by_split.setdefault(name, []).append(frame)
     frames = {name: pd.concat(parts, ignore_index=True) for name, parts in by_split.items()}
     files = [{"path": str(p), "sha256": sha256_file(p)} for p in paths]
-    return frames, files
+    return frames, files, notes
+
+
+_DELIMITER_NAMES = {";": "a ';'", "\t": "a tab", "|": "a '|'", ",": "a ','"}
 
 
 def _read_disk(path: Path) -> dict[str, pd.DataFrame]:

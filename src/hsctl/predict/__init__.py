@@ -10,6 +10,8 @@ and Spark engines (:mod:`hsctl.predict.engines`) call the same batch function,
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from hsctl.core.tables import TABLE_SUFFIXES, table_format
 from hsctl.errors import ConfigError, DataError
-from hsctl.predict.batch import ERROR_COLUMN, TORCH_FREE_BACKENDS, ScoringSpec, result_columns, score_frame
+from hsctl.predict.batch import (
+    TORCH_FREE_BACKENDS,
+    ScoringSpec,
+    error_column,
+    renamed_outputs,
+    result_columns,
+    score_frame,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,6 +37,7 @@ if TYPE_CHECKING:
 
 STDIO = "-"
 MAX_BAD_ROWS_SHOWN = 5
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -113,8 +123,8 @@ class Tally:
             self.counts[name] = self.counts.get(name, 0) + int(n)
 
 
-def _chunk_summary(scored: pd.DataFrame, first_row: int, label_column: str) -> dict[str, Any]:
-    errors = scored[ERROR_COLUMN].notna().to_numpy()
+def _chunk_summary(scored: pd.DataFrame, first_row: int, label_column: str, error_name: str) -> dict[str, Any]:
+    errors = scored[error_name].notna().to_numpy()
     bad_numbers = [first_row + int(i) for i in errors.nonzero()[0][:100]]
     counts = scored[label_column].value_counts().to_dict()
     return {
@@ -126,17 +136,46 @@ def _chunk_summary(scored: pd.DataFrame, first_row: int, label_column: str) -> d
     }
 
 
-def _check_paths(source: str, destination: str, engine: str) -> None:
+def same_file(a: str, b: str) -> bool:
+    """Whether two paths name one file: resolved (symlinks, ``..``), and by inode when both exist."""
+    first, second = Path(a), Path(b)
+    if first.exists() and second.exists():
+        try:
+            return os.path.samefile(first, second)
+        except OSError:
+            pass
+    return first.resolve() == second.resolve()
+
+
+def _check_paths(source: str, destination: str, engine: str, *, overwrite: bool, resume: bool) -> None:
+    """Usage errors found before any work: formats, an output that is the input, an output that exists."""
+    if source != STDIO and destination != STDIO and same_file(source, destination):
+        raise ConfigError(f"the output {destination} is the input file: choose another --output")
     if engine != "local":  # the engines also read folders and URLs (hsctl.predict.engines.input_format)
         if source == STDIO or destination == STDIO:
             raise ConfigError(f"the {engine} engine reads and writes files: give an input file and an output folder")
         if table_format(Path(source)) == "json":
             raise ConfigError(f"the {engine} engine reads CSV, TSV, JSON lines or Parquet, not a JSON array")
+        wanted = table_format(Path(destination))
+        if wanted not in (None, "parquet"):
+            raise ConfigError(
+                f"the {engine} engine writes a folder of Parquet files, not {wanted}: "
+                f"name the output FOLDER or FOLDER.parquet (not {destination})"
+            )
+        if Path(destination).exists() and not overwrite:
+            raise ConfigError(f"{destination} exists: pass --force to replace it")
         return
     if source != STDIO and table_format(Path(source)) is None:
         raise DataError(f"unsupported input type for {source}: use .csv, .tsv, .jsonl, .json, .parquet or '-'")
-    if destination != STDIO and table_format(Path(destination)) is None:
+    if destination == STDIO:
+        return
+    if table_format(Path(destination)) is None:
         raise ConfigError(f"unsupported output type for {destination}: use .csv, .tsv, .jsonl, .json or .parquet")
+    if Path(destination).exists() and not overwrite:
+        from hsctl.predict.stream import MANIFEST, parts_dir
+
+        if not (resume and (parts_dir(Path(destination)) / MANIFEST).is_file()):  # --resume continues its own run
+            raise ConfigError(f"{destination} exists: pass --force to replace it")
 
 
 def predict_file(
@@ -148,18 +187,24 @@ def predict_file(
     backend: str | None = None,
     target_prior: float | None = None,
     on_progress: Callable[[ProgressEvent], None] | None = None,
+    overwrite: bool = False,
+    encoding: str | None = None,
 ) -> PredictResult:
     """Score ``source`` and write ``output`` (default: beside the input) with the engine of ``predict.engine``.
 
-    ``model`` and ``backend`` override ``predict.model`` and ``predict.backend``.
+    ``model`` and ``backend`` override ``predict.model`` and ``predict.backend``. An existing
+    output is replaced only with ``overwrite`` (an interrupted run's own output is resumed),
+    and never when it is the input. ``encoding`` is that of CSV/TSV/JSON input (default UTF-8).
     """
+    from hsctl.core.tables import check_encoding
     from hsctl.models import resolve_model_dir
 
     started = time.perf_counter()
     cfg = settings.predict
     engine, backend = cfg.engine, backend or cfg.backend
     destination = output or default_output(source, engine)
-    _check_paths(source, destination, engine)
+    check_encoding(encoding)
+    _check_paths(source, destination, engine, overwrite=overwrite, resume=cfg.resume)
     if engine != "local" and backend not in TORCH_FREE_BACKENDS:
         raise ConfigError(f"the {engine} engine runs torch-free: use --backend onnx or onnx-int8")
     model_dir = resolve_model_dir(settings.paths.models_dir, model or cfg.model)
@@ -178,7 +223,8 @@ def predict_file(
         threads=settings.inference.threads,
         normalize=settings.data.normalize,
     )
-    return _stream(settings, predictor, source, destination, backend, started, on_progress)
+    log.info("model %s (%s), %s engine: %s -> %s", model_dir, backend, engine, source, destination)
+    return _stream(settings, predictor, source, destination, backend, started, on_progress, encoding)
 
 
 def _stream(
@@ -189,21 +235,22 @@ def _stream(
     backend: str,
     started: float,
     on_progress: Callable[[ProgressEvent], None] | None,
+    encoding: str | None = None,
 ) -> PredictResult:
     """The local engine: read a chunk, score it, write it as a part; resume from the manifest when it matches."""
     from hsctl.predict.stream import ChunkReader, PartWriter, input_fingerprint, write_stdout
 
     cfg = settings.predict
     text_column = settings.data.text_column
-    reader = ChunkReader(source, text_column, cfg.chunk_rows)
+    reader = ChunkReader(source, text_column, cfg.chunk_rows, encoding=encoding)
     writer: PartWriter | None = None
     tally, warnings, resumed, chunks = Tally(), [], 0, 0
-    columns: tuple[str, str] | None = None
+    columns: tuple[str, str, str] | None = None
     for chunk in reader:
         if columns is None:
-            columns = result_columns(reader.columns or [])
-            if columns[0] != "hate_probability":
-                warnings.append(f"the input has a label column: predictions go to {columns[0]} and {columns[1]}")
+            columns = (*result_columns(reader.columns or []), error_column(reader.columns or []))
+            warnings.extend(reader.notes)
+            warnings.extend(renamed_outputs(reader.columns or []))
             if destination != STDIO:
                 key = {
                     "input": input_fingerprint(source) if source != STDIO else {"stdin": True},
@@ -224,8 +271,16 @@ def _stream(
                 resumed = writer.done_chunks
         if writer is not None and chunk.index < writer.done_chunks:
             continue  # written by the interrupted run
-        scored = score_frame(predictor, chunk.frame, text_column, prob_column=columns[0], label_column=columns[1])
-        summary = _chunk_summary(scored, chunk.first_row, columns[1])
+        scored = score_frame(
+            predictor,
+            chunk.frame,
+            text_column,
+            prob_column=columns[0],
+            label_column=columns[1],
+            error_column_name=columns[2],
+        )
+        summary = _chunk_summary(scored, chunk.first_row, columns[1], columns[2])
+        log.debug("chunk %d: %d rows scored", chunk.index, summary["scored"])
         if writer is not None:
             writer.write(chunk.index, scored, summary)
         else:

@@ -31,19 +31,54 @@ LABEL_COLUMN = "label"
 ERROR_COLUMN = "error"
 EMPTY_TEXT = "empty text"
 TORCH_FREE_BACKENDS = ("onnx", "onnx-int8")
+# Characters kept per text before normalising and tokenising: max_length tokens rarely need more than
+# 16 characters each, and one 50 MB "text" would otherwise cost gigabytes before truncation to max_length.
+CHARS_PER_TOKEN = 16
+
+
+def _free(name: str, taken: set[str]) -> str:
+    """``name``, or ``predicted_<name>`` (then ``predicted_<name>_2``, ...) when an input column has it."""
+    if name not in taken:
+        return name
+    candidate, n = f"predicted_{name}", 2
+    while candidate in taken:
+        candidate, n = f"predicted_{name}_{n}", n + 1
+    return candidate
 
 
 def result_columns(input_columns: Sequence[str]) -> tuple[str, str]:
     """The probability and label column names: ``predicted_*`` when the input already has either name."""
-    if PROB_COLUMN in input_columns or LABEL_COLUMN in input_columns:
-        return f"predicted_{PROB_COLUMN}", f"predicted_{LABEL_COLUMN}"
+    taken = {str(c) for c in input_columns}
+    if PROB_COLUMN in taken or LABEL_COLUMN in taken:
+        return _free(PROB_COLUMN, taken | {PROB_COLUMN}), _free(LABEL_COLUMN, taken | {LABEL_COLUMN})
     return PROB_COLUMN, LABEL_COLUMN
 
 
-def output_columns(input_columns: Sequence[str]) -> list[str]:
-    """Every input column in order, then probability, label and ``error`` (null on scored rows)."""
+def error_column(input_columns: Sequence[str]) -> str:
+    """The error column's name: ``error``, or ``predicted_error`` when the input already has an ``error`` column."""
+    return _free(ERROR_COLUMN, {str(c) for c in input_columns})
+
+
+def renamed_outputs(input_columns: Sequence[str]) -> list[str]:
+    """One warning per output column renamed because the input already has a column of that name."""
     prob, label = result_columns(input_columns)
-    return [*input_columns, prob, label, ERROR_COLUMN]
+    error = error_column(input_columns)
+    return [
+        f"the input has a column named {default!r}: the output's goes to {used!r}"
+        for default, used in ((PROB_COLUMN, prob), (LABEL_COLUMN, label), (ERROR_COLUMN, error))
+        if default != used and default in input_columns
+    ]
+
+
+def output_columns(input_columns: Sequence[str]) -> list[str]:
+    """Every input column in order, then probability, label and error (null on scored rows)."""
+    prob, label = result_columns(input_columns)
+    return [*input_columns, prob, label, error_column(input_columns)]
+
+
+def text_budget(max_length: int) -> int:
+    """Characters of a text kept for scoring: ``max_length * CHARS_PER_TOKEN`` (the model sees no more)."""
+    return max(1, int(max_length)) * CHARS_PER_TOKEN
 
 
 @dataclass(frozen=True)
@@ -64,6 +99,7 @@ class ScoringSpec:
     normalize: tuple[tuple[str, Any], ...] | None = None
     prob_column: str | None = None
     label_column: str | None = None
+    error_column: str | None = None
 
     def load(self) -> Predictor:
         """A fresh predictor (validates the model folder; a bad one is a ``DataError``)."""
@@ -110,12 +146,16 @@ def score_frame(
     *,
     prob_column: str | None = None,
     label_column: str | None = None,
+    error_column_name: str | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> pd.DataFrame:
-    """``frame`` with the probability, label and ``error`` columns added (a new frame; the input is untouched).
+    """``frame`` with the probability, label and error columns added (a new frame; the input is untouched).
 
-    Texts are normalised with the model's own rules; a row whose text is missing
-    or empty after normalisation keeps null results and ``error = "empty text"``.
+    Texts are cut to :func:`text_budget` characters of the model's ``max_length`` (the
+    tokenizer truncates to ``max_length`` anyway; an enormous text would only cost memory),
+    then normalised with the model's own rules; a row whose text is missing or empty
+    after normalisation keeps null results and ``error = "empty text"``. Result columns
+    that an input column already names get ``predicted_`` names (:func:`renamed_outputs`).
     """
     import numpy as np
     import pandas as pd
@@ -127,7 +167,9 @@ def score_frame(
         raise DataError(f"missing column {text_column!r} (found: {found}); choose it with --text-column")
     default_prob, default_label = result_columns([str(c) for c in frame.columns])
     prob_column, label_column = prob_column or default_prob, label_column or default_label
-    cleaned = [predictor.normalize(as_text(t)) for t in frame[text_column].tolist()]
+    error_name = error_column_name or error_column([str(c) for c in frame.columns])
+    budget = text_budget(predictor.info.max_length)
+    cleaned = [predictor.normalize(as_text(t)[:budget]) for t in frame[text_column].tolist()]
     good = np.array([bool(t) for t in cleaned], dtype=bool)
     probs = np.full(len(frame), np.nan)
     if good.any():
@@ -142,13 +184,20 @@ def score_frame(
     )
     # Typed columns, so a batch whose rows are all scored (error all null) still has a string column:
     # Parquet parts written by different batches or workers must share one schema.
-    out[ERROR_COLUMN] = pd.array([None if ok else EMPTY_TEXT for ok in good], dtype="string")
+    out[error_name] = pd.array([None if ok else EMPTY_TEXT for ok in good], dtype="string")
     return out
 
 
 def score_with_spec(spec: ScoringSpec, predictor: Predictor, frame: pd.DataFrame) -> pd.DataFrame:
     """:func:`score_frame` with the column names fixed by ``spec``."""
-    return score_frame(predictor, frame, spec.text_column, prob_column=spec.prob_column, label_column=spec.label_column)
+    return score_frame(
+        predictor,
+        frame,
+        spec.text_column,
+        prob_column=spec.prob_column,
+        label_column=spec.label_column,
+        error_column_name=spec.error_column,
+    )
 
 
 class RayScorer:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from hsctl.core.tables import table_format
 from hsctl.errors import ConfigError, DataError
-from hsctl.predict.batch import ERROR_COLUMN, RayScorer, ScoringSpec, result_columns, spark_scorer
+from hsctl.predict.batch import RayScorer, ScoringSpec, error_column, result_columns, spark_scorer
 
 if TYPE_CHECKING:
     from hsctl.predict import PredictResult
@@ -89,10 +89,10 @@ def count_output(folder: str) -> Any:
 
     dataset = ds.dataset(folder, format="parquet")
     names = dataset.schema.names
-    _, label = result_columns(names[:-3])
+    label, error = names[-2], names[-1]  # the scorer appends probability, label and error columns
     tally = Tally()
     row = 1
-    for batch in dataset.to_batches(columns=[label, ERROR_COLUMN]):
+    for batch in dataset.to_batches(columns=[label, error]):
         errors = batch.column(1).is_valid().to_numpy(zero_copy_only=False)
         counts = pc.value_counts(batch.column(0).drop_null()).to_pylist()
         tally.add(
@@ -274,13 +274,14 @@ def _run_spark(settings: Settings, spec: ScoringSpec, source: str, destination: 
         if cfg.workers:
             frame = frame.repartition(cfg.workers)
         prob, label = result_columns(frame.columns)
-        spec = dataclasses.replace(spec, prob_column=prob, label_column=label)
+        error = error_column(frame.columns)
+        spec = dataclasses.replace(spec, prob_column=prob, label_column=label, error_column=error)
         schema = StructType(
             [
                 *frame.schema.fields,
                 StructField(prob, DoubleType(), True),
                 StructField(label, StringType(), True),
-                StructField(ERROR_COLUMN, StringType(), True),
+                StructField(error, StringType(), True),
             ]
         )
         _clear(destination)

@@ -89,10 +89,12 @@ class Chunk:
 class ChunkReader:
     """Iterate over a table file (or stdin lines) in chunks of ``chunk_rows`` rows."""
 
-    def __init__(self, source: str, text_column: str, chunk_rows: int) -> None:
+    def __init__(self, source: str, text_column: str, chunk_rows: int, *, encoding: str | None = None) -> None:
         self.source = source
         self.text_column = text_column
         self.chunk_rows = chunk_rows
+        self.encoding = encoding
+        self.notes: list[str] = []  # how the input was read (a detected delimiter)
         self.fmt = "stdin" if source == STDIO else table_format(Path(source))
         if self.fmt is None:
             raise DataError(f"unsupported input type for {source}: use .csv, .tsv, .jsonl, .json, .parquet or '-'")
@@ -119,9 +121,7 @@ class ChunkReader:
         if self.columns is None:
             if self.text_column not in columns:
                 found = ", ".join(columns) or "(none)"
-                raise DataError(
-                    f"{self.source}: missing column {self.text_column!r} (found: {found}); choose it with --text-column"
-                )
+                raise DataError(f"{self.source}: missing column {self.text_column!r} (found: {found}); {_fix(columns)}")
             self.columns = columns
             return frame
         if columns == self.columns:
@@ -184,22 +184,31 @@ class ChunkReader:
     def _text(self) -> Iterator[tuple[pd.DataFrame, float | None]]:
         import pandas as pd
 
+        from hsctl.core.tables import not_decodable, sniff_delimiter
+
         path = Path(self.source)
         size = path.stat().st_size or 1
+        default = "\t" if self.fmt == "tsv" else ","
+        sep = sniff_delimiter(path, self.fmt or "csv", self.encoding) if self.fmt != "jsonl" else default
+        if sep != default:
+            self.notes.append(f"read {self.source} with {sep!r} as the delimiter (detected)")
         with open(path, "rb") as raw:
             try:
                 handle = decompressing(raw, compression_of(path))  # raw.tell() then measures progress
                 if self.fmt == "jsonl":
-                    reader: Any = pd.read_json(handle, lines=True, dtype=False, chunksize=self.chunk_rows)
+                    reader: Any = pd.read_json(
+                        handle, lines=True, dtype=False, chunksize=self.chunk_rows, encoding=self.encoding
+                    )
                 else:
                     # keep_default_na=False: an empty tweet is an empty string, not NaN.
                     reader = pd.read_csv(
                         handle,
-                        sep="\t" if self.fmt == "tsv" else ",",
+                        sep=sep,
                         dtype=str,
                         keep_default_na=False,
                         na_values=[],
                         chunksize=self.chunk_rows,
+                        encoding=self.encoding,
                     )
                 any_rows = False
                 with reader:
@@ -207,11 +216,20 @@ class ChunkReader:
                         any_rows = True
                         yield frame.reset_index(drop=True), min(raw.tell() / size, 1.0)
                 if not any_rows and self.fmt != "jsonl":  # a header alone: no rows, but the columns
-                    yield pd.read_csv(path, sep="\t" if self.fmt == "tsv" else ",", dtype=str, nrows=0), 1.0
+                    yield pd.read_csv(path, sep=sep, dtype=str, nrows=0, encoding=self.encoding), 1.0
             except pd.errors.EmptyDataError as exc:
                 raise DataError(f"{self.source} is empty") from exc
-            except (ValueError, UnicodeDecodeError, OSError, EOFError, pd.errors.ParserError) as exc:
+            except UnicodeDecodeError as exc:
+                raise DataError(not_decodable(self.source, exc, self.encoding)) from exc
+            except (ValueError, OSError, EOFError, pd.errors.ParserError) as exc:
                 raise DataError(f"cannot read {self.source} as {self.fmt}: {_first_line(exc)}") from exc
+
+
+def _fix(columns: list[str]) -> str:
+    """The way forward for a missing text column: another delimiter when one column holds every header."""
+    if len(columns) == 1 and any(d in columns[0] for d in ";|\t,"):
+        return "the header looks like one column: check the file's delimiter"
+    return "choose it with --text-column"
 
 
 def _first_line(exc: BaseException) -> str:

@@ -6,6 +6,7 @@ plus ``stats.json`` and ``label_distribution.png``, atomically.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from hsctl.settings import DataSettings
+
+log = logging.getLogger(__name__)
 
 # When a text occurs in several splits, keep the copy in the evaluation split.
 _SPLIT_PRIORITY = {"test": 0, "validation": 1, "train": 2}
@@ -144,8 +147,11 @@ def preprocess(data: DataSettings, raw_dir: Path, output_dir: Path) -> Preproces
     started = time.perf_counter()
     raw = load_raw(raw_dir)
     rows_in = sum(len(f) for f in raw.values())
+    log.info("read %d rows from %s (splits: %s)", rows_in, raw_dir, ", ".join(raw))
     cleaned, dropped, conflicts, warnings = clean_frames(raw, data)
+    log.info("cleaned: dropped %s", ", ".join(f"{k} {v}" for k, v in dropped.items()))
     final = make_splits(cleaned, data.split, warnings)
+    log.info("split: %s", ", ".join(f"{k} {len(v)}" for k, v in final.items()))
 
     features = datasets.Features(
         {
@@ -195,6 +201,7 @@ def preprocess(data: DataSettings, raw_dir: Path, output_dir: Path) -> Preproces
             result.elapsed_s = round(time.perf_counter() - started, 3)
             result.stats["elapsed_s"] = result.elapsed_s
             write_json(tmp / STATS, result.stats)
+        log.info("wrote %s in %.1fs", output_dir, result.elapsed_s)
     finally:
         if previous:
             datasets.enable_progress_bars()

@@ -12,6 +12,11 @@ if TYPE_CHECKING:
     import pandas as pd
 
 MAX_ROWS_SHOWN = 5
+# Labels are mapped when the data is read: fetch (and evaluate, drift) take --label-map, preprocess does not.
+LABEL_MAP_HINT = (
+    "map string labels to ids when fetching, e.g. hsctl fetch --label-map 'hate=1,non-hate=0' "
+    "(setting data.label_map), then rerun hsctl preprocess"
+)
 
 
 def require_columns(frame: pd.DataFrame, columns: Sequence[str], where: str) -> None:
@@ -56,5 +61,5 @@ def validate_labels(frame: pd.DataFrame, label_names: Sequence[str], split: str)
         allowed = ", ".join(f"{i}={name}" for i, name in enumerate(label_names))
         raise DataError(
             f"split {split!r}: {len(bad)} row(s) have labels outside {{{allowed}}} "
-            f"(rows {shown}{more}; values {', '.join(values)}); map string labels with --label-map"
+            f"(rows {shown}{more}; values {', '.join(values)}); {LABEL_MAP_HINT}"
         )
