@@ -213,3 +213,22 @@ def test_promtool_checks_and_tests_the_rules(tmp_path: Path):
     (tmp_path / "rules.yml").write_text(rules.replace("hsctl:requests:rate5m > 0.01", "hsctl:requests:rate5m > 0.5"))
     broken = subprocess.run([PROMTOOL, "test", "rules", "tests.yml"], cwd=tmp_path, capture_output=True, text=True)
     assert broken.returncode != 0 and "HsctlHighErrorRatio" in broken.stdout + broken.stderr
+
+
+def test_the_estimated_performance_alert_reads_exported_gauges():
+    exported = exported_metric_names()
+    assert {"hsctl_estimated_macro_f1", "hsctl_estimated_predictions", "hsctl_estimated_hate_rate"} <= exported
+    assert "HsctlEstimatedMacroF1Low" in alert_names()
+
+
+@needs_promtool
+def test_promtool_catches_a_loosened_performance_alert(tmp_path: Path):
+    assert PROMTOOL is not None
+    shutil.copy(DEPLOY / "prometheus" / "tests.yml", tmp_path / "tests.yml")
+    rules = (DEPLOY / "prometheus" / "rules.yml").read_text(encoding="utf-8")
+    assert "(hsctl_estimated_macro_f1) < 0.75" in rules
+    (tmp_path / "rules.yml").write_text(
+        rules.replace("(hsctl_estimated_macro_f1) < 0.75", "(hsctl_estimated_macro_f1) < 0.5")
+    )
+    broken = subprocess.run([PROMTOOL, "test", "rules", "tests.yml"], cwd=tmp_path, capture_output=True, text=True)
+    assert broken.returncode != 0 and "HsctlEstimatedMacroF1Low" in broken.stdout + broken.stderr

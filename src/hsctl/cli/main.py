@@ -22,6 +22,7 @@ from hsctl.cli import pipeline as pipeline_cmd
 from hsctl.cli import predict as predict_cmd
 from hsctl.cli import preprocess as preprocess_cmd
 from hsctl.cli import quantize as quantize_cmd
+from hsctl.cli import review as review_cmd
 from hsctl.cli import serve as serve_cmd
 from hsctl.cli import sweep as sweep_cmd
 from hsctl.cli import train as train_cmd
@@ -125,6 +126,7 @@ app.command("drift")(drift_cmd.drift_cli)
 app.command("pipeline")(pipeline_cmd.pipeline_cli)
 app.add_typer(sweep_cmd.app, name="sweep")
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(review_cmd.app, name="review")
 app.command("env")(env_cmd.env_cli)
 
 

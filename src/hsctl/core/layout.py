@@ -25,6 +25,7 @@ FETCH_MANIFEST = "fetch.json"  # data/raw/
 EVAL_REPORT = "eval.json"  # reports/eval/<time>/: evaluate's report
 QUANTIZE_REPORT = "quantize.json"  # models/<run>/: quantize's report
 SWEEP_STORAGE = "optuna.db"  # sweeps/: the default Optuna storage of every study
+FEEDBACK_GLOB = "feedback-*.parquet"  # feedback/: one part per `review ingest`, never rewritten
 STAMP_FORMAT = "%Y%m%d-%H%M%S"
 
 # Report stages with history (timestamped folders and a latest pointer).
@@ -76,6 +77,15 @@ class Layout:
     def predictions_dir(self) -> Path:
         """``serve``: the prediction log (``serve.log_url`` moves it)."""
         return self.artifacts / "predictions"
+
+    @property
+    def feedback_dir(self) -> Path:
+        """``review ingest``: the append-only feedback store (reviewed labels), one Parquet part per ingest."""
+        return self.artifacts / "feedback"
+
+    def feedback_part(self, stamp: str, digest: str) -> Path:
+        """A new part of the feedback store (matches ``FEEDBACK_GLOB``)."""
+        return self.feedback_dir / f"feedback-{stamp}-{digest}.parquet"
 
     @property
     def cache_dir(self) -> Path:

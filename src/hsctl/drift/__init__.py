@@ -31,10 +31,12 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from hsctl.drift.log import LogStats
+    from hsctl.drift.performance import Performance
     from hsctl.settings import Settings
 
 REPORT = "drift.json"
 HTML = "drift.html"
+MARKDOWN = "drift.md"
 DEFAULT_REFERENCE_SPLIT = "train"
 PREDICTION_REFERENCE_SPLIT = "validation"
 BACKEND_CHOICES = ("auto", "torch", "onnx", "onnx-int8")
@@ -191,8 +193,8 @@ def load_current(
         frame, stats = read_prediction_log(location, since=since, until=until, last=last)
         info = {"source": location, "log": stats.to_dict()}
         data = Data(frame=_tidy(frame, settings, n_labels, info), name=location, kind="log", log_stats=stats, info=info)
-        data.frame["text_sha256"] = frame["text_sha256"].to_numpy()
-        data.frame["model_version"] = frame["model_version"].to_numpy()
+        for column in ("text_sha256", "model_version", "time", "prediction_id", "threshold"):
+            data.frame[column] = frame[column].to_numpy()
         return data
     if since is not None or until is not None:
         raise ConfigError("--since and --until filter a prediction log; --current names a data file")
@@ -290,7 +292,7 @@ def drift(
 ) -> DriftResult:
     """Compare current data with the reference and write ``drift.json`` and ``drift.html``."""
     from hsctl.drift.log import parse_when
-    from hsctl.drift.report import make_plots, render_html
+    from hsctl.drift.report import make_plots, render_html, render_markdown
     from hsctl.drift.stats import Side, apply_bonferroni, load_tokenizer, run_tests, text_descriptors
 
     model = model if model is not None else settings.drift.model  # unset: the setting, then the latest
@@ -311,6 +313,7 @@ def drift(
         settings, reference, current, info, since=since_t, until=until_t, last=last
     )
     timings["load"] = time.perf_counter() - started
+    performance = _performance(settings, cur, info.threshold)
 
     ref_texts, cur_texts = _texts(ref), _texts(cur)
     if cur_texts and len(cur_texts) < len(cur.frame):
@@ -381,6 +384,7 @@ def drift(
             "labels": info.labels,
         },
         "encoder": encoder_info,
+        "performance": performance,
         "settings": cfg.model_dump(),
         "warnings": warnings,
         "created_at": utc_now(),
@@ -396,6 +400,7 @@ def drift(
         html = render_html(report, plots)
         write_json(tmp / REPORT, report)
         (tmp / HTML).write_text(html, encoding="utf-8")
+        (tmp / MARKDOWN).write_text(render_markdown(report), encoding="utf-8")
     html_paths = [out / HTML]
     if report_path is not None:
         atomic_write_text(Path(report_path), html)
@@ -403,6 +408,15 @@ def drift(
     if output_dir is None:
         layout.point_latest("drift", out)
     return DriftResult(report=report, output_dir=out, html_paths=html_paths)
+
+
+def _performance(settings: Settings, cur: Data, threshold: float) -> Performance | None:
+    """Estimated performance of the current data, and realized where labels are known (the store, for a log)."""
+    from hsctl.drift.performance import performance
+    from hsctl.review import read_feedback
+
+    feedback = read_feedback(settings.paths.layout) if cur.kind == "log" else None
+    return performance(cur.frame, threshold, feedback=feedback, own_labels=cur.kind != "log", seed=settings.drift.seed)
 
 
 def _load_sides(

@@ -15,6 +15,7 @@ from hsctl.core.display import human
 from hsctl.core.plotting import pyplot
 
 if TYPE_CHECKING:
+    from hsctl.drift.performance import Performance
     from hsctl.drift.stats import DriftTest
     from hsctl.drift.types import DriftReport
 
@@ -161,6 +162,7 @@ def render_html(report: DriftReport, plots: dict[str, str]) -> str:
         if test["name"] in plots:
             parts.append(f"<img alt='{escape(test['title'])}' src='data:image/png;base64,{plots[test['name']]}'>")
         parts.append(f"<details><summary>details</summary>{_kv_table(test['details'])}</details>")
+    parts.extend(_performance_html(report.get("performance")))
     parts.append("<h2>Inputs</h2>")
     inputs: dict[str, Any] = {
         "reference": report["reference"],
@@ -174,3 +176,78 @@ def render_html(report: DriftReport, plots: dict[str, str]) -> str:
     parts.append(f"<h3>timings (s)</h3>{_kv_table(report.get('timings_s', {}))}")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+PERFORMANCE_NOTE = (
+    "Estimated from the logged probabilities at the deployed threshold (confidence-based estimation): right while "
+    "the model stays calibrated on this traffic. Under concept shift it is not, and only the realized numbers, from "
+    "reviewed labels (hsctl review ingest), show it."
+)
+
+
+def performance_rows(perf: Performance) -> list[tuple[str, str, str, str, str, str]]:
+    """(what, n, precision, recall, macro-F1, hate rate) rows: overall, labelled rows, realized, each window."""
+
+    def cells(what: str, values: Any, interval: bool) -> tuple[str, str, str, str, str, str]:
+        def one(metric: str) -> str:
+            value = _fmt(values[metric])
+            bounds = values.get("interval", {}).get(metric) if interval else None
+            if bounds and bounds[0] is not None:
+                value += f" [{_fmt(bounds[0])}, {_fmt(bounds[1])}]"
+            return value
+
+        return (what, str(values["n"]), one("precision"), one("recall"), one("macro_f1"), one("hate_rate"))
+
+    rows = [cells("estimated, all rows", perf["estimated"], True)]
+    if perf["realized"] is not None and perf["estimated_on_labelled"] is not None:
+        rows.append(cells("estimated, labelled rows", perf["estimated_on_labelled"], True))
+        rows.append(cells("realized, labelled rows", perf["realized"], False))
+    for i, window in enumerate(perf["windows"], start=1):
+        span = f"{window['start'] or ''} to {window['end'] or ''}" if window["start"] else ""
+        rows.append(cells(f"estimated, window {i} {span}".rstrip(), window["estimate"], True))
+    return rows
+
+
+HEADERS = ("", "n", "precision", "recall", "macro-F1", "hate rate")
+
+
+def _performance_html(perf: Performance | None) -> list[str]:
+    if perf is None:
+        return []
+    head = "".join(f"<th>{escape(h)}</th>" for h in HEADERS)
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in performance_rows(perf))
+    source = f" Labels from {escape(perf['labels_source'])}." if perf["labels_source"] else " No reviewed labels yet."
+    return [
+        "<h2 id='performance'>Performance at the deployed threshold</h2>",
+        f"<p>Threshold {_fmt(perf['threshold'])}; 95% intervals in brackets.{source}</p>",
+        f"<table><tr>{head}</tr>{body}</table>",
+        f"<p>{escape(PERFORMANCE_NOTE)}</p>",
+    ]
+
+
+def render_markdown(report: DriftReport) -> str:
+    """A short Markdown summary: the verdict, each test, and performance estimated and realized."""
+    verdict = report["verdict"]
+    lines = [
+        "# hsctl drift report",
+        "",
+        f"**{verdict['status']}**: {verdict['tests_run']} test(s) ran, {verdict['tests_skipped']} skipped "
+        f"(Bonferroni alpha {verdict['alpha_per_test']:.4g} per test). Created {report['created_at']}.",
+        "",
+        "| test | statistic | p-value | verdict |",
+        "| --- | --- | --- | --- |",
+    ]
+    for test in report["tests"]:
+        outcome = "skipped" if test["skipped"] else ("drift" if test["drifted"] else "no drift")
+        stat = "" if test["skipped"] else f"{test['statistic_name']} {_fmt(test['statistic'])}"
+        lines.append(f"| {test['name']} | {stat} | {_fmt(test['p_value'])} | {outcome} |")
+    perf = report.get("performance")
+    if perf is not None:
+        lines += ["", "## Performance at the deployed threshold", "", f"Threshold {_fmt(perf['threshold'])}.", ""]
+        lines.append("| " + " | ".join(HEADERS) + " |")
+        lines.append("|" + " --- |" * len(HEADERS))
+        lines += ["| " + " | ".join(row) + " |" for row in performance_rows(perf)]
+        lines += ["", PERFORMANCE_NOTE]
+    for warning in report["warnings"]:
+        lines.append(f"\n> warning: {warning}")
+    return "\n".join(lines) + "\n"

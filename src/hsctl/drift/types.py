@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypedDict
 
+from hsctl.drift.performance import Performance
+
 
 class Verdict(TypedDict):
     """The overall outcome after the Bonferroni correction."""
@@ -69,6 +71,7 @@ class DriftReport(TypedDict, total=False):
     current: SideInfo
     model: ModelRef
     encoder: dict[str, Any]
+    performance: Performance | None
     settings: dict[str, Any]
     warnings: list[str]
     created_at: str

@@ -40,7 +40,7 @@ from hsctl.serve.errors import (
     RequestError,
     install_error_handlers,
 )
-from hsctl.serve.gateway import INFER, INFER_VERSIONED, PREDICT, REQUEST_ID_KEY, FastPath, Gateway
+from hsctl.serve.gateway import INFER, INFER_VERSIONED, PREDICT, REQUEST_ID_KEY, FastPath, Gateway, client_key
 from hsctl.serve.metrics import ServerMetrics
 from hsctl.serve.model import ServedModel, parallelism
 from hsctl.serve.page import render_page
@@ -311,7 +311,9 @@ def _ready(state: ServerState) -> MicroBatcher:
     return state.batcher
 
 
-async def _score(state: ServerState, texts: list[Any], endpoint: str, rid: str) -> tuple[list[Decision], list[str]]:
+async def _score(
+    state: ServerState, texts: list[Any], endpoint: str, rid: str, client: str | None = None
+) -> tuple[list[Decision], list[str]]:
     """Check and normalise the texts, score them in the micro-batcher, count and log the decisions.
 
     Returns the decisions and their prediction ids (one per text: the key that review labels join on).
@@ -322,11 +324,12 @@ async def _score(state: ServerState, texts: list[Any], endpoint: str, rid: str) 
     sent, cleaned = prepare_texts(
         texts, max_items=cfg.max_batch_items, max_chars=cfg.max_text_chars, normalize=state.model.normalize
     )
-    probs = await batcher.submit(cleaned, timeout=cfg.request_timeout_s)
+    probs = await batcher.submit(cleaned, timeout=cfg.request_timeout_s, client=client)  # fair admission
     latency_ms = round((time.perf_counter() - started) * 1000, 3)
     decided = state.model.decide(probs)
     for d in decided:
         state.metrics.predictions.labels(d.label).inc()
+    state.metrics.observe_decisions([d.hate_probability for d in decided], state.model.threshold)
     ids = [new_prediction_id() for _ in decided]
     log = state.log
     if log is not None:  # every answered text is logged, or counted as dropped by the log
@@ -380,7 +383,9 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
     _add_health_routes(app, state, auth)
 
 
-async def _predict_payload(state: ServerState, body: PredictRequest, rid: str) -> dict[str, Any]:
+async def _predict_payload(
+    state: ServerState, body: PredictRequest, rid: str, client: str | None = None
+) -> dict[str, Any]:
     """The answer to a valid ``/predict`` body: what the route and the fast path both send."""
 
     def prediction(d: Decision, pid: str) -> dict[str, Any]:
@@ -392,7 +397,7 @@ async def _predict_payload(state: ServerState, body: PredictRequest, rid: str) -
         }
 
     texts = [body.text] if body.text is not None else list(body.texts or [])
-    decided, ids = await _score(state, texts, PREDICT, rid)
+    decided, ids = await _score(state, texts, PREDICT, rid, client)
     if body.text is not None:
         return prediction(decided[0], ids[0])
     return {
@@ -423,7 +428,7 @@ def _fast_predict(state: ServerState) -> FastPath:
             return False
         rid = scope.get(REQUEST_ID_KEY) or _request_id(headers.get("x-request-id"))
         try:
-            payload = await _predict_payload(state, parsed, rid)
+            payload = await _predict_payload(state, parsed, rid, client_key(scope))
         except Exception as exc:
             await state.errors.answer(send, exc, scope)
             return True
@@ -459,7 +464,8 @@ def _add_predict_route(app: FastAPI, state: ServerState, auth: _Auth) -> None:
     async def predict(body: PredictRequest, request: Request) -> JSONResponse:
         """Classify one text (`text`) or several (`texts`)."""
         rid = request_id(request)
-        return JSONResponse(await _predict_payload(state, body, rid), headers={REQUEST_ID_HEADER: rid})
+        payload = await _predict_payload(state, body, rid, client_key(request.scope))
+        return JSONResponse(payload, headers={REQUEST_ID_HEADER: rid})
 
 
 INFER_DOC: dict[str, Any] = {
@@ -507,7 +513,7 @@ def _add_v2_routes(app: FastAPI, state: ServerState, auth: _Auth) -> None:
         check_outputs(body)
         texts = input_texts(body, request.scope.get(BINARY_SCOPE_KEY, b""))
         rid = request_id(request)
-        decided, ids = await _score(state, texts, INFER, rid)
+        decided, ids = await _score(state, texts, INFER, rid, client_key(request.scope))
         return infer_response(
             body,
             model_name=name,

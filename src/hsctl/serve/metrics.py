@@ -6,11 +6,20 @@ With several worker processes set ``PROMETHEUS_MULTIPROC_DIR`` (``hsctl serve
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Mapping
 from typing import Any
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+PERFORMANCE_METRICS = ("precision", "recall", "macro_f1", "hate_rate")
+MULTIPROCESS_REFRESH = 200  # predictions between gauge updates when values live in files
+
+
+def _value(estimate: Mapping[str, Any], metric: str) -> float:
+    value = estimate[metric]
+    return float("nan") if value is None else float(value)
 
 
 class ServerMetrics:
@@ -61,6 +70,41 @@ class ServerMetrics:
             self.log_dropped.labels(reason)
         for reason in ("disconnected", "timeout"):
             self.texts_dropped.labels(reason)
+        self._add_performance(gauge_kw)
+
+    def _add_performance(self, gauge_kw: dict[str, Any]) -> None:
+        """``hsctl_estimated_*``: confidence-based estimates over the last predictions (no labels needed)."""
+        from prometheus_client import Gauge
+
+        from hsctl.core.performance import ROLLING_WINDOW, RollingEstimate
+
+        self.rolling = RollingEstimate(ROLLING_WINDOW)
+        self.estimated = {
+            metric: Gauge(
+                f"hsctl_estimated_{metric}",
+                f"Expected {metric.replace('_', ' ')} at the deployed threshold over the last {ROLLING_WINDOW} "
+                "predictions, from their calibrated probabilities (no labels; wrong under concept shift).",
+                **gauge_kw,
+            )
+            for metric in PERFORMANCE_METRICS
+        }
+        self.estimated_n = Gauge(
+            "hsctl_estimated_predictions", "Predictions behind the hsctl_estimated_* gauges.", **gauge_kw
+        )
+        if not self.multiprocess:
+            for metric, gauge in self.estimated.items():
+                gauge.set_function(functools.partial(lambda m: _value(self.rolling.current(), m), metric))
+            self.estimated_n.set_function(lambda: self.rolling.current()["n"])
+
+    def observe_decisions(self, probabilities: list[float], threshold: float) -> None:
+        """Feed the rolling estimate; with worker processes, refresh the gauges every few hundred predictions."""
+        before = self.rolling.added
+        self.rolling.add(probabilities, threshold)
+        if self.multiprocess and before // MULTIPROCESS_REFRESH != self.rolling.added // MULTIPROCESS_REFRESH:
+            current = self.rolling.current()
+            for metric, gauge in self.estimated.items():
+                gauge.set(_value(current, metric))
+            self.estimated_n.set(current["n"])
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""
