@@ -16,6 +16,14 @@ fitted to recent batches) and rejects a request at once (:class:`Overloaded`,
 own batch would take more than ``max_queue_delay_ms`` to score. ``max_queue``
 stays as a hard cap on queued texts.
 
+Admission is fair between clients (see :meth:`MicroBatcher.check_admission`):
+when several clients have asked for admission within the last
+:data:`ACTIVE_WINDOW_S` seconds, a client that would hold more than its equal
+share of the queued texts is admitted only while the expected wait is under half
+the limit; the other half is kept for the clients within their share. A few
+clients sending the largest requests can then no longer fill the queue and shed
+everyone else; a lone client still has the whole queue.
+
 A request that stops waiting (its client disconnected, or its deadline passed)
 has its texts dropped from the queue before inference. A batch that fails is
 bisected until the failing texts are found; their requests fail alone
@@ -32,7 +40,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +52,8 @@ class Overloaded(Exception):
 
 
 QueueFull = Overloaded  # the name before admission by waiting time
+ACTIVE_WINDOW_S = 5.0
+"""A client counts towards the shares of the queue for this long after it last asked for admission."""
 
 
 class DeadlineExceeded(Exception):
@@ -69,6 +79,7 @@ class _Job:
     future: asyncio.Future[list[float]]
     results: list[float] = field(default_factory=list)
     remaining: int = 0
+    client: Hashable | None = None
 
 
 _Item = tuple[_Job, int]
@@ -160,6 +171,9 @@ class MicroBatcher:
         self._busy = 0  # lanes scoring a batch
         self._in_flight = 0  # texts being scored, all lanes together
         self._in_flight_cost = 0.0  # their expected model time, summed over the lanes
+        self._held: dict[Hashable, int] = {}  # queued texts per client (guarded by _cond; read without it)
+        self._seen: dict[Hashable, float] = {}  # when each client last asked for admission
+        self._pruned = 0.0
         self.cost = BatchCost()
 
     @property
@@ -195,16 +209,44 @@ class MicroBatcher:
         fits = int((self.max_delay / 2 - fixed) / per_text)
         return max(1, min(self.max_batch_size, fits))
 
-    def check_admission(self) -> None:
-        """Raise :class:`Overloaded` when a new request would wait too long; cheap enough to call per request."""
+    def check_admission(self, client: Hashable | None = None, texts: int = 1) -> None:
+        """Raise :class:`Overloaded` when a new request would wait too long; cheap enough to call per request.
+
+        ``client`` (the caller's address) and ``texts`` (its request's texts, 1 when not known yet) make the
+        admission fair: a client over its share of the queue (:meth:`over_share`) is admitted only while the
+        expected wait is under half the limit.
+        """
         if self._closing:
             raise Overloaded("server is shutting down")
+        over = client is not None and self.over_share(client, texts)
         # An idle worker always admits: waiting cannot make the request faster, and only new batches can
         # correct an estimate that a slow moment made too high (else nothing would ever be admitted again).
         if self.max_delay is not None and (self._in_flight or self._items):
             wait = self.expected_wait()
-            if wait > self.max_delay:
-                raise Overloaded(f"expected wait {wait * 1000:.0f} ms is over the {self.max_delay * 1000:.0f} ms limit")
+            limit = self.max_delay / 2 if over else self.max_delay
+            if wait > limit:
+                share = " for a client over its share of the queue" if over else ""
+                raise Overloaded(f"expected wait {wait * 1000:.0f} ms is over the {limit * 1000:.0f} ms limit{share}")
+
+    def over_share(self, client: Hashable, texts: int = 1) -> bool:
+        """Whether ``client``, given ``texts`` more, would hold more than its equal share of the queued texts.
+
+        The shares are among the clients that asked for admission within :data:`ACTIVE_WINDOW_S`
+        (this one included), so a client between two requests keeps its share; a lone client is never
+        over it. Texts weigh alike: a request's cost is its texts.
+        """
+        now = time.monotonic()
+        seen = self._seen
+        seen[client] = now
+        if now - self._pruned > 1.0:
+            self._pruned = now
+            for gone in [c for c, t in seen.items() if now - t > ACTIVE_WINDOW_S]:
+                del seen[gone]
+        active = len(seen)
+        if active < 2:
+            return False
+        held = self._held.get(client, 0) + texts
+        return held * active > len(self._items) + texts
 
     def warm(self, batches: Sequence[tuple[int, float]]) -> None:
         """Seed the cost model with ``(texts, seconds)`` of warm-up batches, so admission works from the start."""
@@ -230,23 +272,29 @@ class MicroBatcher:
             await asyncio.to_thread(_join, threads)
         await asyncio.sleep(0)  # answers posted by the lanes before they ended
 
-    async def submit(self, texts: Sequence[str], *, timeout: float | None = None) -> list[float]:
-        """Queue texts and wait for their probabilities.
+    async def submit(
+        self, texts: Sequence[str], *, timeout: float | None = None, client: Hashable | None = None
+    ) -> list[float]:
+        """Queue texts and wait for their probabilities; ``client`` is charged for them until they leave the queue.
 
         Raises :class:`Overloaded` (not admitted), :class:`DeadlineExceeded` (not scored
         within ``timeout`` seconds) or :class:`ItemFailed`. Cancelling the awaiting task
         (a client that disconnected) drops the texts still queued.
         """
-        self.check_admission()
+        self.check_admission(client, len(texts) or 1)
         if len(self._items) + len(texts) > self.max_queue:
             raise Overloaded(f"{len(self._items)} texts already queued")
         if not texts:
             return []
         loop = asyncio.get_running_loop()
-        job = _Job(texts=texts, future=loop.create_future(), results=[0.0] * len(texts), remaining=len(texts))
+        job = _Job(
+            texts=texts, future=loop.create_future(), results=[0.0] * len(texts), remaining=len(texts), client=client
+        )
         timer = loop.call_later(timeout, _expire, job, timeout) if timeout is not None else None
         with self._cond:
             self._items.extend((job, i) for i in range(len(texts)))
+            if client is not None:
+                self._held[client] = self._held.get(client, 0) + len(texts)
             self._cond.notify()
         try:
             return await job.future
@@ -276,6 +324,13 @@ class MicroBatcher:
     def _take(self, batch: list[_Item], size: int) -> None:
         while self._items and len(batch) < size:
             item = self._items.popleft()
+            client = item[0].client
+            if client is not None:  # out of the queue: no longer charged to its client
+                left = self._held.get(client, 0) - 1
+                if left > 0:
+                    self._held[client] = left
+                else:
+                    self._held.pop(client, None)
             if item[0].future.done():
                 self._live([item])  # counted, never scored
                 continue

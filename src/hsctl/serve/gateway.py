@@ -77,6 +77,13 @@ def request_id(given: str | bytes | None) -> str:
     return uuid.uuid4().hex
 
 
+def client_key(scope: MutableMapping[str, Any]) -> str | None:
+    """Who a request is from, for fair admission: the client's address (not its port: one client, many
+    connections); None when the server does not know it."""
+    client = scope.get("client")
+    return str(client[0]) if client else None
+
+
 def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     """True when the JSON in ``body`` nests arrays or objects more than ``limit`` deep.
 
@@ -176,7 +183,7 @@ class Gateway:
                     if wait > 0:  # this connection was just told to come back later: not before the backoff
                         await asyncio.sleep(wait)
                 try:
-                    batcher.check_admission()
+                    batcher.check_admission(client_key(scope))
                 except Overloaded as exc:  # shed before reading or parsing anything
                     if priority is not None:
                         priority.shed()
