@@ -215,3 +215,24 @@ def test_the_store_is_append_only_parquet_under_the_artifacts(logged, tmp_path: 
     parts = sorted(layout.feedback_dir.glob("feedback-*.parquet"))
     assert len(parts) == 2 and len(pd.read_parquet(parts[0])) == 1
     assert not list(layout.feedback_dir.glob(".*"))  # no temporary file left behind
+
+
+def test_labels_join_through_the_exported_queue_once_the_log_is_gone(logged, tmp_path: Path):
+    settings, _ = logged
+    export_queue(settings, tmp_path / "queue.csv", size=10)
+    queue = pd.read_csv(tmp_path / "queue.csv", keep_default_na=False)
+    labels = labels_csv(tmp_path / "labels.csv", [(pid, 1) for pid in queue["prediction_id"]])
+    for path in settings.paths.layout.predictions_dir.iterdir():
+        path.unlink()  # the log rotated away before the labels came back
+    settings.paths.layout.predictions_dir.rmdir()
+    result = ingest_labels(settings, labels)
+    assert result.new == 10
+    store = read_feedback(settings.paths.layout).set_index("prediction_id")
+    assert store.loc[queue["prediction_id"][0], "text"] == queue["text"][0]
+    assert store.loc[queue["prediction_id"][0], "hate_probability"] == pytest.approx(queue["hate_probability"][0])
+
+
+def test_without_a_log_or_an_export_ingest_is_a_data_error(tmp_path: Path):
+    settings = settings_at(tmp_path)
+    with pytest.raises(DataError, match="no prediction log"):
+        ingest_labels(settings, labels_csv(tmp_path / "l.csv", [("a" * 32, 1)]))

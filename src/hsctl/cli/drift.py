@@ -199,7 +199,23 @@ def _print_summary(data: DriftReport, result: Any) -> None:
         f"{verdict['alpha_per_test']:.4g} each; embeddings: {data['encoder']['kind']} encoder "
         f"{escape(str(data['encoder']['name']))}) in {data['elapsed_s']:.1f}s"
     )
+    _print_performance(data)
     console.print(
         f"wrote [bold]{escape(str(result.output_dir))}[/]"
         + "".join(f", [bold]{escape(str(p))}[/]" for p in result.html_paths[1:])
     )
+
+
+def _print_performance(data: DriftReport) -> None:
+    """Estimated (and, with reviewed labels, realized) performance at the deployed threshold."""
+    from hsctl.drift.report import HEADERS, performance_rows
+
+    perf = data.get("performance")
+    if perf is None:
+        return
+    table = Table(title=f"performance at the deployed threshold {perf['threshold']:.4g} (95% intervals)")
+    for header in HEADERS:
+        table.add_column(header, justify="left" if not header else "right")
+    for row in performance_rows(perf):
+        table.add_row(*(escape(c) for c in row))
+    out_console().print(table)

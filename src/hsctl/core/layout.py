@@ -83,6 +83,11 @@ class Layout:
         """``review ingest``: the append-only feedback store (reviewed labels), one Parquet part per ingest."""
         return self.artifacts / "feedback"
 
+    @property
+    def review_exports_dir(self) -> Path:
+        """``review export``: the rows of every exported queue, so labels join even after the log is gone."""
+        return self.feedback_dir / "exported"
+
     def feedback_part(self, stamp: str, digest: str) -> Path:
         """A new part of the feedback store (matches ``FEEDBACK_GLOB``)."""
         return self.feedback_dir / f"feedback-{stamp}-{digest}.parquet"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -208,7 +209,7 @@ def export_queue(
     """Write the review queue of the prediction log to ``output`` (atomically)."""
     from hsctl.drift import default_log_location
     from hsctl.drift.log import parse_when, read_prediction_log
-    from hsctl.review.store import read_feedback
+    from hsctl.review.store import read_feedback, save_export
 
     if size < 1:
         raise ConfigError("--size must be at least 1")
@@ -232,6 +233,7 @@ def export_queue(
     if len(queue) < size:
         warnings.append(f"only {len(queue)} reviewable prediction(s), fewer than --size {size}")
     atomic_write_text(output, render(queue, chosen_format))
+    save_export(settings.paths.layout, queue, datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f"))
     threshold = frame["threshold"].map(lambda v: DEFAULT_THRESHOLD if v is None else float(v))
     log_distance = (frame["hate_probability"] - threshold).abs().mean()
     queue_distance = (queue["hate_probability"] - queue["threshold"].astype(float)).abs().mean()

@@ -166,12 +166,43 @@ def _rows_text(rows: list[int]) -> str:
     return f"row{'s' if len(rows) > 1 else ''} {shown}{', ...' if len(rows) > ROWS_SHOWN else ''}"
 
 
+def _logged(settings: Settings, location: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """What the log (else an exported queue, for a log rotated away or elsewhere) holds about each id."""
+    import pandas as pd
+
+    from hsctl.drift.log import read_prediction_log
+    from hsctl.review.store import read_exports
+
+    exported = read_exports(settings.paths.layout)
+    try:
+        log, _stats = read_prediction_log(location)
+    except DataError:
+        if exported.empty:
+            raise
+        log = pd.DataFrame(columns=["prediction_id"])
+    found: dict[str, dict[str, Any]] = {}
+    wanted = set(ids)
+    for frame in (exported, log):  # the log last: it wins
+        for row in frame[frame["prediction_id"].isin(wanted)].to_dict(orient="records"):
+            when = row.get("time")
+            threshold = row.get("threshold")
+            found[row["prediction_id"]] = {
+                "text": row.get("text"),
+                "text_sha256": row.get("text_sha256"),
+                "hate_probability": float(row["hate_probability"]),
+                "predicted_label": row.get("predicted_label"),
+                "threshold": None if threshold is None or threshold != threshold else float(threshold),
+                "model_version": row.get("model_version"),
+                "logged_at": when.isoformat() if hasattr(when, "isoformat") else when,
+            }
+    return found
+
+
 def ingest_labels(settings: Settings, path: Path, *, current: str | None = None, relabel: bool = False) -> IngestResult:
     """Join the file's labels to the prediction log and append what is new to the feedback store."""
     import pandas as pd
 
     from hsctl.drift import default_log_location
-    from hsctl.drift.log import read_prediction_log
     from hsctl.review.store import COLUMNS, append_part, read_feedback
 
     rows = read_labels(Path(path))
@@ -195,14 +226,10 @@ def ingest_labels(settings: Settings, path: Path, *, current: str | None = None,
                 problems["conflicting labels for the same prediction_id"].append(n)
             labels.setdefault(pid, (label, n))
     location = current or default_log_location(settings)
-    log, _stats = read_prediction_log(location) if labels else (None, None)
-    logged: dict[str, Any] = {}
-    if log is not None:
-        known = log[log["prediction_id"].isin(list(labels))]
-        logged = {r.prediction_id: r for r in known.itertuples()}
+    logged = _logged(settings, location, list(labels)) if labels else {}
     for pid, (_label, n) in labels.items():
         if pid not in logged:
-            problems[f"unknown prediction_id (not in the prediction log at {location})"].append(n)
+            problems[f"unknown prediction_id (not in the prediction log at {location} nor an exported queue)"].append(n)
     layout = settings.paths.layout
     store = read_feedback(layout)
     stored = dict(zip(store["prediction_id"], store["label"], strict=True))
@@ -222,15 +249,9 @@ def ingest_labels(settings: Settings, path: Path, *, current: str | None = None,
             continue
         new.append(
             {
+                **record,
                 "prediction_id": pid,
                 "label": label,
-                "text": record.text,
-                "text_sha256": record.text_sha256,
-                "hate_probability": float(record.hate_probability),
-                "predicted_label": record.predicted_label,
-                "threshold": None if record.threshold is None else float(record.threshold),
-                "model_version": record.model_version,
-                "logged_at": record.time.isoformat(),
                 "ingested_at": now.isoformat(),
                 "source": Path(path).name,
                 "source_row": n,

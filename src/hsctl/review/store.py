@@ -59,6 +59,35 @@ def read_feedback(layout: Layout) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+def save_export(layout: Layout, queue: pd.DataFrame, stamp: str) -> Path:
+    """Keep the rows of an exported queue (atomically), so that their labels can be joined later."""
+    path = layout.review_exports_dir / f"queue-{stamp}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        queue.drop(columns=["label", "reason"], errors="ignore").astype({"time": str}).to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def read_exports(layout: Layout) -> pd.DataFrame:
+    """Every row ever exported for review (the newest copy of each prediction); empty when none."""
+    import pandas as pd
+
+    root = layout.review_exports_dir
+    frames = []
+    for path in sorted(root.glob("queue-*.parquet")) if root.is_dir() else []:
+        try:
+            frames.append(pd.read_parquet(path))
+        except (OSError, ValueError):
+            continue  # a kept queue is a convenience: the log is the record
+    if not frames:
+        return pd.DataFrame(columns=["prediction_id"])
+    return pd.concat(frames, ignore_index=True).drop_duplicates("prediction_id", keep="last")
+
+
 def append_part(layout: Layout, frame: pd.DataFrame, stamp: str, digest: str) -> Path:
     """Write ``frame`` as a new part: a temporary file, then an atomic rename."""
     path = layout.feedback_part(stamp, digest)
@@ -72,4 +101,4 @@ def append_part(layout: Layout, frame: pd.DataFrame, stamp: str, digest: str) ->
     return path
 
 
-__all__ = ["COLUMNS", "append_part", "feedback_parts", "read_feedback"]
+__all__ = ["COLUMNS", "append_part", "feedback_parts", "read_exports", "read_feedback", "save_export"]
