@@ -105,8 +105,15 @@ def train_cli(
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed (setting train.seed).")] = None,
     threads: Annotated[int | None, typer.Option("--threads", help="torch CPU threads (setting train.threads).")] = None,
     run_name: Annotated[
-        str | None, typer.Option("--run-name", help="Run and model folder name (setting train.run_name).")
+        str | None,
+        typer.Option(
+            "--run-name",
+            help="Run and model folder name (setting train.run_name; default: model, UTC time and a random suffix).",
+        ),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the model folder of an existing --run-name (refused otherwise).")
+    ] = False,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the newest interrupted run (or --run-name) from its checkpoint.")
     ] = False,
@@ -213,7 +220,7 @@ def train_cli(
         return
     rank = int(os.environ.get("RANK", "0"))
     quiet_ml_logs()
-    result = train(settings, resume=resume, progress=TrainReporter() if rank == 0 else None)
+    result = train(settings, resume=resume, progress=TrainReporter() if rank == 0 else None, overwrite=force)
     if rank != 0:
         return
     for warning in result.warnings:

@@ -128,7 +128,7 @@ def _run_train(settings: Settings, model_dir: Path, force_int8: bool) -> tuple[d
     from hsctl.train import train
 
     pinned = settings.model_copy(update={"train": settings.train.model_copy(update={"run_name": PIPELINE_RUN})})
-    trained = train(pinned)
+    trained = train(pinned, overwrite=True)  # the pipeline's own run, retrained when out of date
     return {
         "model_dir": str(trained.model_dir),
         "validation_macro_f1": trained.validation_metrics["macro_f1"],

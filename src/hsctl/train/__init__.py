@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -67,9 +66,10 @@ class TrainResult:
 
 
 def default_run_name(model: str) -> str:
-    """``<model basename>-<UTC timestamp>``, safe as a folder name."""
-    base = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(model.rstrip("/")).name or "model")
-    return f"{base}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+    """``<model basename>-<UTC timestamp>-<random suffix>``: two runs started together never share it."""
+    from hsctl.train.runs import run_name_for
+
+    return run_name_for(model)
 
 
 def find_resumable(runs_dir: Path, run_name: str | None) -> Path:
@@ -249,17 +249,24 @@ def build_trainer(
     return trainer, interrupt
 
 
-def train(settings: Settings, *, resume: bool = False, progress: TrainProgress | None = None) -> TrainResult:
+def train(
+    settings: Settings, *, resume: bool = False, progress: TrainProgress | None = None, overwrite: bool = False
+) -> TrainResult:
     """Fine-tune ``settings.train.model`` on the preprocessed data and write the model folder.
 
     Ctrl-C at any point (training, final validation, calibration, packaging) raises
     :class:`TrainingInterrupted` with the resume command, and leaves ``run.json`` at ``interrupted``.
+    The run folder is locked while the run writes it (:mod:`hsctl.train.runs`); an existing
+    model of a named run is replaced only with ``overwrite``.
     """
-    run: dict[str, Any] = {}  # run_dir and run_name, once run.json exists
+    run: dict[str, Any] = {"overwrite": overwrite}  # run_dir and run_name, once run.json exists; the lock
     try:
         return _train(settings, resume, progress, run)
     except KeyboardInterrupt:
         raise _interrupted(settings, run) from None
+    finally:
+        if run.get("lock") is not None:
+            run["lock"].release()
 
 
 def resume_command(settings: Settings, run_name: str) -> str:
@@ -307,7 +314,7 @@ def _train(settings: Settings, resume: bool, progress: TrainProgress | None, run
 
     paths = settings.paths
     runs_dir = paths.layout.runs_dir
-    cfg, run_name, resume_from = _plan_run(settings.train, runs_dir, resume)
+    cfg, run_name, resume_from = _plan_run(settings.train, runs_dir, resume, paths.models_dir, run)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     dataset = load_processed(paths.processed_dir, ("train", "validation"))
@@ -387,13 +394,23 @@ def _train(settings: Settings, resume: bool, progress: TrainProgress | None, run
     return result
 
 
-def _plan_run(cfg: TrainSettings, runs_dir: Path, resume: bool) -> tuple[TrainSettings, str, Path | None]:
-    """The run's settings, name and checkpoint to resume from (a resumed run keeps its own settings)."""
+def _plan_run(
+    cfg: TrainSettings, runs_dir: Path, resume: bool, models_dir: Path, run: dict[str, Any]
+) -> tuple[TrainSettings, str, Path | None]:
+    """The run's settings, name and checkpoint to resume from (a resumed run keeps its own settings).
+
+    The run folder is claimed here (created atomically, locked: ``run["lock"]``).
+    """
     from hsctl.settings import TrainSettings
+    from hsctl.train.runs import claim_run
 
     if not resume:
-        return cfg, cfg.run_name or default_run_name(cfg.model), None
+        name, run["lock"] = claim_run(
+            runs_dir, models_dir, cfg.run_name, cfg.model, resume=False, overwrite=bool(run.get("overwrite"))
+        )
+        return cfg, name, None
     run_dir = find_resumable(runs_dir, cfg.run_name)
+    _, run["lock"] = claim_run(runs_dir, models_dir, run_dir.name, cfg.model, resume=True, overwrite=True)
     meta = read_json(run_dir / RUN_FILE)
     return TrainSettings(**meta["train"]), run_dir.name, _last_checkpoint(run_dir)
 

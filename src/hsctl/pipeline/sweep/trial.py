@@ -264,7 +264,7 @@ class Objective:
             progress = PruningProgress(trial, EPOCH_METRIC[cfg.objective], index == 0, inner, last_epoch=last)
             try:
                 with _wandb_group(cfg.study):
-                    result = train(settings, resume=resume, progress=progress)
+                    result = train(settings, resume=resume, progress=progress, overwrite=True)  # the study's own
             except BaseException:
                 progress.on_end()
                 if progress.pruned_at is not None:
