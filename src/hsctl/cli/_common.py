@@ -20,6 +20,7 @@ from typing import IO, Annotated, Any, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from hsctl.errors import ExitCode, HsctlError
 from hsctl.settings import LoadedSettings, debug_enabled, load_settings
@@ -237,11 +238,10 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def dump_for_humans(value: Any) -> str:
-    """Short text for a settings value in a table."""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, default=str)
+def dump_for_humans(value: Any) -> Text:
+    """A settings value for a table cell, verbatim: no markup parsing (``[x]`` stays), folded, never cut with ``…``."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return Text(text, overflow="fold")
 
 
 def quiet_ml_logs() -> None:
