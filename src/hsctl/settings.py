@@ -272,6 +272,27 @@ class TrainSettings(_Group):
         description="The decision threshold (on probabilities at the target prior) stays inside these bounds, "
         "so a small, easy validation split cannot push it to an extreme.",
     )
+    contrast: bool = Field(
+        True,
+        description="Add generated contrast rows to training: identity terms in counter-speech, negated hate, "
+        "positive and neutral statements (not hate) beside hate naming the same groups, and abuse of "
+        "non-protected targets (not hate), so naming a group is not read as attacking it. Written apart from the "
+        "behavioural suite, which stays a test.",
+    )
+    contrast_threshold_share: float = Field(
+        0.25,
+        ge=0,
+        lt=1,
+        description="Share of the threshold's weight given to contrast rows of templates held out of fitting "
+        "(wording the model never saw); 0 chooses the threshold on validation alone.",
+    )
+    implicit_share: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Least share of each category's hate weight that implicit hate (no profanity or slur) gets "
+        "when the threshold is chosen: deployment hate is less explicit than the training file's.",
+    )
     functional_suite: bool = Field(
         True, description="Score the behavioural suite after training (about a minute) for hsctl.json and the card."
     )
@@ -352,8 +373,36 @@ class ExportSettings(_Group):
     """ONNX export and quantisation."""
 
     opset: int = Field(18, ge=14, description="ONNX opset of the export.")
-    max_f1_drop: float = Field(
-        0.01, ge=0, le=1, description="Largest validation macro-F1 loss accepted from int8 quantisation."
+    max_auc_drop: float = Field(
+        0.003,
+        ge=0,
+        le=1,
+        description="Largest validation ROC-AUC loss of int8 against PyTorch; int8 is rejected only when the "
+        "paired-bootstrap lower bound of the loss exceeds it (see gate_confidence).",
+    )
+    min_agreement: float = Field(
+        0.98,
+        ge=0,
+        le=1,
+        description="Smallest share of validation texts on which int8 and PyTorch decide alike at the stored "
+        "threshold; int8 is rejected only when the Wilson upper bound of the share is below it.",
+    )
+    gate_confidence: float = Field(
+        0.95, ge=0.5, lt=1, description="Confidence of the int8 gate's bounds (they widen on small validation sets)."
+    )
+    strict: bool = Field(
+        False,
+        description="A rejected int8 copy is a gate failure (exit 3); by default quantize keeps the fp32 ONNX "
+        "export, warns and exits 0, so a pipeline carries on.",
+    )
+    reduce_range: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="7-bit int8 weights: 'auto' uses them on CPUs without VNNI, where 8-bit products can saturate.",
+    )
+    keep_fp32: list[str] = Field(
+        default_factory=list,
+        description="Name patterns (fnmatch) of graph nodes left in fp32 besides the defaults; "
+        "see docs/commands/quantize.md for the nodes that lose the ranking.",
     )
     max_logit_diff: float = Field(
         1e-4, gt=0, description="Largest absolute logit difference accepted between fp32 ONNX and PyTorch."

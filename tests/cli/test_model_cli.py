@@ -63,7 +63,7 @@ def test_missing_model_and_data_exit_4(isolated: Path):
 
 def test_quantize_cli_errors_and_gate(quantized_model: Path, monkeypatch):
     assert invoke("quantize", "--model", "nope").exit_code == 4
-    assert invoke("quantize", "--model", str(quantized_model), "--max-f1-drop", "-1").exit_code == 2
+    assert invoke("quantize", "--model", str(quantized_model), "--max-auc-drop", "-1").exit_code == 2
     import hsctl.quantize
 
     failed = hsctl.quantize.QuantizeResult(
@@ -76,6 +76,14 @@ def test_quantize_cli_errors_and_gate(quantized_model: Path, monkeypatch):
     assert out.exit_code == 3
     assert "kept the fp32 export only" in out.stderr
     assert "max |logit| diff" in out.stdout
+    warned = hsctl.quantize.QuantizeResult(
+        report=failed.report, int8_kept=False, warnings=["int8 loses 0.2000 validation ROC-AUC: kept fp32 only"]
+    )
+    monkeypatch.setattr(hsctl.quantize, "quantize", lambda *a, **k: warned)
+    out = invoke("quantize", "--model", str(quantized_model))
+    assert out.exit_code == 0, out.stderr
+    assert "warning: int8 loses 0.2000 validation ROC-AUC" in " ".join(out.stderr.split())
+    assert "int8 ROC-AUC drop" in out.stdout
 
 
 def test_evaluate_and_predict_onnx_backends(quantized_model: Path, isolated: Path):

@@ -27,7 +27,7 @@ epochs = 1
 [evaluate]
 split = "test"
 [export]
-max_f1_drop = 1.0
+max_auc_drop = 1.0
 [tracking]
 backend = "none"
 """

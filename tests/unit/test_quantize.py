@@ -46,11 +46,26 @@ def test_backends_agree(quantized_model: Path):
     assert len(int8) == 4 and {p.label for p in int8} <= {"hate", "non-hate"}
 
 
-def test_int8_gate_keeps_fp32_only(trained_model: Path, tmp_path: Path):
+def failing_gate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the gate reject int8 whatever it measured (its arithmetic is tested in test_quantize_gate)."""
+    import hsctl.quantize.gate as gate_module
+
+    real = gate_module.int8_gate
+
+    def gate(*args: object, **kwargs: object) -> object:
+        result = real(*args, **kwargs)
+        result.failures.append("int8 loses 0.0500 validation ROC-AUC (test)")
+        return result
+
+    monkeypatch.setattr(gate_module, "int8_gate", gate)
+
+
+def test_rejected_int8_keeps_fp32_only_with_a_warning(trained_model: Path, tmp_path: Path, monkeypatch):
     model, settings = copy_model(trained_model, tmp_path)
-    result = quantize(settings, model=model, max_f1_drop=-1.0, measure=True)  # any int8 result fails
-    assert not result.int8_kept and result.gate_failures
-    assert "kept the fp32 export only" in result.gate_failures[0]
+    failing_gate(monkeypatch)
+    result = quantize(settings, model=model, measure=True)
+    assert not result.int8_kept and not result.gate_failures
+    assert "kept the fp32 ONNX export only" in result.warnings[0] and "ROC-AUC" in result.warnings[0]
     assert (model / "onnx" / "model.onnx").is_file()
     assert not (model / "onnx" / "model.int8.onnx").exists()
     latency = result.report["latency"]
@@ -58,6 +73,38 @@ def test_int8_gate_keeps_fp32_only(trained_model: Path, tmp_path: Path):
     assert result.report["speedup_vs_torch"]["onnx"]["1"] > 0
     with pytest.raises(DataError, match="no int8 ONNX model"):
         load_predictor(model, "onnx-int8")
+    # the fp32 export still serves the --onnx route
+    assert load_predictor(model, "onnx").predict(["hello"])[0].label in {"hate", "non-hate"}
+
+
+def test_strict_makes_a_rejected_int8_a_gate_failure(trained_model: Path, tmp_path: Path, monkeypatch):
+    model, settings = copy_model(trained_model, tmp_path)
+    failing_gate(monkeypatch)
+    settings.export.strict = True
+    result = quantize(settings, model=model, measure=False)
+    assert not result.int8_kept and result.gate_failures and not result.warnings
+    assert "kept the fp32 ONNX export only" in result.gate_failures[0]
+
+
+def test_gate_compares_one_probability_path(trained_model: Path, tmp_path: Path, monkeypatch):
+    """An int8 file identical to fp32 must score identically: every backend goes through the same path."""
+    import hsctl.quantize.export as export_module
+
+    def copy_fp32(src: Path, dst: Path, **_: object) -> list[str]:
+        shutil.copyfile(src, dst)
+        return []
+
+    monkeypatch.setattr(export_module, "quantize_int8", copy_fp32)
+    model, settings = copy_model(trained_model, tmp_path)
+    card = json.loads((model / "hsctl.json").read_text())
+    assert card["target_prior"] and card["validation_prior"] != card["target_prior"]  # a prior shift applies
+    result = quantize(settings, model=model, measure=False)
+    ver = result.report["verification"]
+    gate = ver["int8_gate"]
+    assert gate["agreement"] == 1.0 and abs(gate["auc_drop"]) < 1e-9
+    assert ver["macro_f1"]["torch"] == pytest.approx(ver["macro_f1"]["onnx-int8"], abs=1e-9)
+    assert ver["roc_auc"]["onnx"] == pytest.approx(ver["roc_auc"]["torch"], abs=1e-6)
+    assert result.int8_kept
 
 
 def test_logit_mismatch_fails_and_writes_nothing(trained_model: Path, tmp_path: Path):

@@ -185,7 +185,7 @@ def test_freeze_bottom_layers():
     assert freeze_bottom(BertForSequenceClassification(model.config), 99) == 4
 
 
-def test_suite_leak_is_reported(isolated: Path, monkeypatch: pytest.MonkeyPatch):
+def test_suite_leak_is_refused_before_fitting(isolated: Path, monkeypatch: pytest.MonkeyPatch):
     import hsctl.evaluate.suite as suite
 
     settings = _demo_settings(isolated, run_name="leak")
@@ -193,8 +193,13 @@ def test_suite_leak_is_reported(isolated: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(
         suite, "suite_texts", lambda name="functional": frozenset({suite.normalize_for_overlap(texts[0])})
     )
-    result = train(settings)
-    assert any("behavioural-suite cases" in w for w in result.warnings)
+    from hsctl.errors import DataError
+
+    with pytest.raises(DataError, match="1 training/validation texts are behavioural-suite cases"):
+        train(settings)
+    run_dir = settings.paths.layout.runs_dir / "leak"
+    assert not (run_dir / "checkpoints").exists() and not (run_dir / "run.json").exists()  # refused before fitting
+    assert not (settings.paths.models_dir / "leak").exists()
 
 
 def load_processed_texts(settings) -> list[str]:

@@ -25,11 +25,27 @@ from hsctl.cli.evaluate import ModelOpt
 def quantize_cli(
     ctx: typer.Context,
     model: ModelOpt = None,
-    max_f1_drop: Annotated[
+    max_auc_drop: Annotated[
         float | None,
         typer.Option(
-            "--max-f1-drop",
-            help="Largest int8 validation macro-F1 loss (setting export.max_f1_drop).",
+            "--max-auc-drop",
+            help="Largest int8 validation ROC-AUC loss (setting export.max_auc_drop).",
+            show_default=False,
+        ),
+    ] = None,
+    min_agreement: Annotated[
+        float | None,
+        typer.Option(
+            "--min-agreement",
+            help="Smallest share of validation decisions int8 must share with PyTorch (setting export.min_agreement).",
+            show_default=False,
+        ),
+    ] = None,
+    strict: Annotated[
+        bool | None,
+        typer.Option(
+            "--strict/--no-strict",
+            help="A rejected int8 copy exits 3 instead of warning (setting export.strict).",
             show_default=False,
         ),
     ] = None,
@@ -52,15 +68,23 @@ def quantize_cli(
 ) -> None:
     """Export the model to ONNX (fp32, graph-optimised) and dynamic int8, and verify both.
 
-    fp32 must match PyTorch logits within 1e-4 (else exit 1); if int8 loses more
-    than --max-f1-drop validation macro-F1, only fp32 is kept and the exit code is 3.
-    Writes onnx/model.onnx, onnx/model.int8.onnx and quantize.json beside the model.
+    fp32 must match PyTorch logits within 1e-4 (else exit 1). int8 must keep the
+    validation ranking (ROC-AUC) and decisions of PyTorch within bounds that allow
+    for the split's size; if not, only fp32 is kept with a warning (exit 3 with
+    --strict). Writes onnx/model.onnx, onnx/model.int8.onnx and quantize.json.
     """
     from hsctl.errors import GateFailedError
     from hsctl.quantize import quantize
 
     settings = load(
-        ctx, {"paths.artifacts": artifacts, "inference.threads": threads, "export.max_f1_drop": max_f1_drop}
+        ctx,
+        {
+            "paths.artifacts": artifacts,
+            "inference.threads": threads,
+            "export.max_auc_drop": max_auc_drop,
+            "export.min_agreement": min_agreement,
+            "export.strict": strict,
+        },
     ).settings
     quiet_ml_logs()
     with err_console().status("exporting, quantising and verifying ..."):
@@ -75,9 +99,13 @@ def quantize_cli(
         table.add_column("check", style="cyan")
         table.add_column("value", justify="right")
         table.add_row("max |logit| diff fp32 vs torch", f"{ver['max_abs_logit_diff_fp32']:.2e}")
+        for name, value in ver["roc_auc"].items():
+            table.add_row(f"validation ROC-AUC {name}", f"{value:.4f}")
         for name, value in ver["macro_f1"].items():
             table.add_row(f"validation macro-F1 {name}", f"{value:.4f}")
-        table.add_row("int8 macro-F1 drop", f"{ver['int8_f1_drop']:+.4f} (max {ver['max_f1_drop']:g})")
+        gate = ver["int8_gate"]
+        table.add_row("int8 ROC-AUC drop", f"{gate['auc_drop']:+.4f} (max {gate['max_auc_drop']:g})")
+        table.add_row("int8 decision agreement", f"{gate['agreement']:.2%} (min {gate['min_agreement']:.0%})")
         for name, size in report["file_size_bytes"].items():
             table.add_row(f"size {name}", f"{size / 1e6:.1f} MB")
         cpu = report["cpu"]
@@ -96,5 +124,7 @@ def quantize_cli(
                 )
             console.print(lat)
         console.print(f"wrote [bold]{report['onnx_dir']}[/]")
+    for warning in result.warnings:
+        err_console().print(f"[yellow]warning:[/] {warning}")
     if result.gate_failures:
         raise GateFailedError("; ".join(result.gate_failures))

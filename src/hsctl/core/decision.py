@@ -40,6 +40,20 @@ def shift_prior(probs: npt.ArrayLike, from_prior: float, to_prior: float) -> np.
     return odds / (1 + odds)
 
 
+def deployed_probabilities(logits: npt.ArrayLike, validation_prior: float | None, target_prior: float | None) -> Any:
+    """P(hate) as a deployed model reports it: softmax of its (calibrated) logits, then the prior shift.
+
+    The one path from logits to probabilities. Training's decision, evaluate, the
+    suite, quantize's int8 gate, drift and the server all reach it through
+    :meth:`hsctl.inference.Predictor.probabilities` (or call it directly on logits),
+    so no number is ever compared with one that took another route.
+    """
+    probs = softmax_positive(logits)
+    if target_prior is not None and validation_prior:
+        return shift_prior(probs, validation_prior, target_prior)
+    return probs
+
+
 def _sweep(
     probs: np.ndarray, labels: np.ndarray, weights: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

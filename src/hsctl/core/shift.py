@@ -66,6 +66,42 @@ def explicit_mask(texts: Sequence[str]) -> np.ndarray:
     return np.array([is_explicit(t) for t in texts], dtype=bool)
 
 
+def deployment_weights(
+    labels: npt.ArrayLike,
+    categories: Sequence[Any] | None,
+    texts: Sequence[str] | None,
+    prior: float = 0.5,
+    *,
+    implicit_share: float = 0.5,
+) -> np.ndarray:
+    """Validation row weights that look like deployment traffic: what the threshold is chosen on.
+
+    Starts from :func:`balanced_weights` (hate at ``prior``, every category the same
+    total) and then gives implicit hate (no profanity or slur) at least
+    ``implicit_share`` of the hate weight inside each category: the training file's
+    hate is mostly explicit, deployment hate much less so, and implicit hate scores
+    lower. Weights average 1 over the rows.
+    """
+    import numpy as np
+
+    y = np.asarray(labels, dtype=np.int64)
+    w = balanced_weights(y, categories, prior)
+    if texts is None or not len(y) or not (y == 1).any():
+        return w
+    implicit = ~explicit_mask(texts)
+    cats = np.array([category_of(c) for c in categories] if categories is not None else [NO_CATEGORY] * len(y))
+    for name in np.unique(cats[y == 1]):
+        rows = (cats == name) & (y == 1)
+        imp, exp = rows & implicit, rows & ~implicit
+        mass, imp_mass = w[rows].sum(), w[imp].sum()
+        if not imp.any() or not exp.any() or imp_mass >= implicit_share * mass:
+            continue
+        w[imp] *= implicit_share * mass / imp_mass
+        w[exp] *= (1 - implicit_share) * mass / w[exp].sum()
+    scaled: np.ndarray = w * (len(y) / w.sum())
+    return scaled
+
+
 def shift_estimates(
     y: npt.ArrayLike,
     probs: npt.ArrayLike,

@@ -105,14 +105,20 @@ class Predictor(ABC):
                 on_batch(len(batch_idx))
         return out if out is not None else np.empty((0, len(self.info.labels)), dtype=np.float32)
 
-    def predict_proba(self, texts: Sequence[str], *, on_batch: Callable[[int], None] | None = None) -> np.ndarray:
-        """P(hate) per text, in input order, after the prior shift when a target prior is set."""
-        from hsctl.core.decision import shift_prior, softmax_positive
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """P(hate) of this model's raw logits: softmax, then the prior shift when a target prior is set.
 
-        probs: np.ndarray = softmax_positive(self.logits(texts, on_batch=on_batch))
-        if self.target_prior is not None and self.info.validation_prior:
-            probs = shift_prior(probs, self.info.validation_prior, self.target_prior)
+        Every backend and every consumer (quantize's gate, evaluate, the suite, serve)
+        goes through here, so probabilities are always comparable.
+        """
+        from hsctl.core.decision import deployed_probabilities
+
+        probs: np.ndarray = deployed_probabilities(logits, self.info.validation_prior, self.target_prior)
         return probs
+
+    def predict_proba(self, texts: Sequence[str], *, on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+        """P(hate) per text, in input order (see :meth:`probabilities`)."""
+        return self.probabilities(self.logits(texts, on_batch=on_batch))
 
     def normalize(self, text: str) -> str:
         """``text`` as the model's training data was normalised (empty stays empty)."""

@@ -157,12 +157,16 @@ def _run_quantize(settings: Settings, model_dir: Path, force_int8: bool) -> tupl
     q = quantize(settings, model=model_dir, force=force_int8)
     ver = q.report["verification"]
     speed = q.report["speedup_vs_torch"].get("onnx-int8", {})
-    return {
+    summary: dict[str, Any] = {
         "onnx_dir": q.report["onnx_dir"],
         "int8_kept": q.int8_kept,
-        "int8_f1_drop": ver["int8_f1_drop"],
+        "int8_auc_drop": round(ver["int8_gate"]["auc_drop"], 4),
+        "int8_agreement": round(ver["int8_gate"]["agreement"], 4),
         "int8_speedup_b1": speed.get("1"),
-    }, q.gate_failures
+    }
+    if q.warnings:
+        summary["warning"] = "; ".join(q.warnings)
+    return summary, q.gate_failures
 
 
 StageRun = Callable[["Settings", Path, bool], tuple[dict[str, Any], list[str]]]

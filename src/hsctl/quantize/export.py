@@ -92,20 +92,44 @@ def optimize_graph(src: Path, dst: Path, config: dict[str, Any]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(fused.items())) or "no fusions applied"
 
 
-def quantize_int8(src: Path, dst: Path, *, per_channel: bool, reduce_range: bool) -> None:
-    """Dynamic int8 quantisation of weights (activations quantised at run time)."""
+DEFAULT_KEEP_FP32: tuple[str, ...] = ()
+"""Node-name patterns left in fp32 by default (see docs/commands/quantize.md for how they were chosen)."""
+
+
+def nodes_matching(src: Path, patterns: list[str] | tuple[str, ...]) -> list[str]:
+    """Names of the graph's nodes matching any fnmatch pattern."""
+    from fnmatch import fnmatchcase
+
+    import onnx
+
+    if not patterns:
+        return []
+    graph = onnx.load(str(src), load_external_data=False).graph
+    return [node.name for node in graph.node if any(fnmatchcase(node.name, p) for p in patterns)]
+
+
+def quantize_int8(
+    src: Path, dst: Path, *, per_channel: bool, reduce_range: bool, keep: list[str] | tuple[str, ...] = ()
+) -> list[str]:
+    """Dynamic int8 quantisation of weights (activations quantised at run time).
+
+    Nodes matching ``keep`` (and :data:`DEFAULT_KEEP_FP32`) stay in fp32; returns their names.
+    """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    excluded = nodes_matching(src, (*DEFAULT_KEEP_FP32, *keep))
     quantize_dynamic(
         str(src),
         str(dst),
         weight_type=QuantType.QInt8,
         per_channel=per_channel,
         reduce_range=reduce_range,
+        nodes_to_exclude=excluded,
         # fused contrib ops defeat shape inference; their outputs are float
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
+    return excluded
 
 
 def copy_model_files(model_dir: Path, out_dir: Path) -> None:

@@ -23,6 +23,7 @@ from hsctl.core.layout import FETCH_MANIFEST, RUN_FILE
 from hsctl.core.processed import load_processed, processed_normalization
 from hsctl.errors import DataError, TrainingInterrupted
 from hsctl.models import MODEL_CARD, model_version, set_latest
+from hsctl.train.augment import Holdout, add_contrast, refuse_suite_leak
 
 if TYPE_CHECKING:
     from hsctl.settings import Settings, TrainSettings
@@ -318,6 +319,10 @@ def _train(settings: Settings, resume: bool, progress: TrainProgress | None, run
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     dataset = load_processed(paths.processed_dir, ("train", "validation"))
+    refuse_suite_leak(list(dataset["train"]["text"]) + list(dataset["validation"]["text"]))
+    holdout = None
+    if cfg.contrast:
+        dataset, holdout = add_contrast(dataset, processed_normalization(paths.processed_dir), seed=cfg.seed)
     prepared = prepare(cfg, dataset, hub_timeout_s=settings.data.hub_timeout_s)
     plan = plan_tracking(settings.tracking)
     args = training_arguments(cfg, runs_dir / run_name / "checkpoints", prepared.learning_rate,
@@ -352,7 +357,7 @@ def _train(settings: Settings, resume: bool, progress: TrainProgress | None, run
     y_val = np.asarray(validation.label_ids)
     decision = decide(
         cfg, validation.predictions, y_val, _categories(prepared.validation), prepared.validation["text"],
-        prepared.labels,
+        prepared.labels, holdout=_score_holdout(trainer, prepared, cfg, holdout),
     )  # fmt: skip
     fold_calibration(trainer.model, decision.calibration)
     result = TrainResult(
@@ -376,7 +381,6 @@ def _train(settings: Settings, resume: bool, progress: TrainProgress | None, run
     )
     if not main_process:
         return result
-    _check_suite_leak(dataset, result)
     card = _card(settings, cfg, prepared, decision, result, trainer, args, dataset)
     _package(settings, cfg, trainer, prepared, card, result)
     set_latest(paths.models_dir, run_name)
@@ -426,15 +430,23 @@ def _start_run_file(run_dir: Path, run_name: str, cfg: TrainSettings, resume_fro
     )
 
 
-def _check_suite_leak(dataset: Any, result: TrainResult) -> None:
-    """The behavioural suite must never be trained on: warn when its cases appear in the training data."""
-    from hsctl.evaluate.suite import overlap_with_suite
+def _score_holdout(trainer: Any, prepared: Prepared, cfg: TrainSettings, holdout: Holdout | None) -> Any:
+    """Raw logits and labels of the held-out contrast rows (None without contrast data)."""
+    if holdout is None or not holdout.texts:
+        return None
+    from datasets import Dataset
 
-    leaked = overlap_with_suite(list(dataset["train"]["text"]) + list(dataset["validation"]["text"]))
-    if leaked:
-        result.warnings.append(
-            f"{leaked} training/validation texts are behavioural-suite cases: its pass rates are not trustworthy"
-        )
+    encoded = Dataset.from_dict({"text": holdout.texts, "label": holdout.labels}).map(
+        lambda batch: prepared.tokenizer(batch["text"], truncation=True, max_length=cfg.max_length),
+        batched=True,
+        keep_in_memory=True,
+        remove_columns=["text"],
+    )
+    metrics, trainer.compute_metrics = trainer.compute_metrics, None  # validation's metrics need its categories
+    try:
+        return trainer.predict(encoded).predictions, holdout.labels
+    finally:
+        trainer.compute_metrics = metrics
 
 
 def _card(

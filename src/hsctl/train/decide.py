@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hsctl.core.decision import best_threshold, shift_prior, softmax_positive
-from hsctl.core.shift import balanced_weights, shift_estimates
+from hsctl.core.decision import best_threshold, deployed_probabilities
+from hsctl.core.shift import balanced_weights, deployment_weights, shift_estimates
 
 if TYPE_CHECKING:
     import numpy as np
@@ -115,9 +115,9 @@ def fold_calibration(model: Any, cal: Calibration) -> None:
 
 
 def deploy_probs(logits: np.ndarray, validation_prior: float, target_prior: float | None) -> np.ndarray:
-    """P(hate) as the deployed model reports it: softmax, then the prior shift."""
-    probs = softmax_positive(logits)
-    return shift_prior(probs, validation_prior, target_prior) if target_prior else probs
+    """P(hate) as the deployed model reports it: the predictors' own path (softmax, then the prior shift)."""
+    probs: np.ndarray = deployed_probabilities(logits, validation_prior, target_prior)
+    return probs
 
 
 def decide(
@@ -129,8 +129,12 @@ def decide(
     label_names: list[str],
     *,
     calibrate: bool | None = None,
+    holdout: tuple[np.ndarray, Sequence[int]] | None = None,
 ) -> Decision:
-    """Calibrate, choose the threshold at the target prior and compute plain and shift-aware scores."""
+    """Calibrate, choose the threshold at the target prior and compute plain and shift-aware scores.
+
+    ``holdout`` is the raw logits and labels of contrast rows the model was not fitted to.
+    """
     import numpy as np
 
     from hsctl.evaluate.metrics import binary_metrics
@@ -140,14 +144,62 @@ def decide(
     val_prior = float(y.mean()) if len(y) else 0.5
     probs = deploy_probs(apply_calibration(logits, cal), val_prior, cfg.target_prior)
     prior = cfg.target_prior or ESTIMATE_PRIOR
-    weights = balanced_weights(y, categories, prior) if cfg.target_prior else None
-    threshold, _ = best_threshold(
-        probs, y, cfg.threshold_mode, cfg.target_recall, sample_weight=weights, bounds=cfg.threshold_bounds
-    )
+    held_probs = None
+    if holdout is not None and len(holdout[1]):
+        held_probs = deploy_probs(apply_calibration(holdout[0], cal), val_prior, cfg.target_prior)
+    threshold = choose_threshold(cfg, probs, y, categories, texts, held_probs, holdout[1] if holdout else None)
     metrics = binary_metrics(y, probs, threshold, label_names)
     metrics["macro_f1_at_0.5"] = binary_metrics(y, probs, 0.5, label_names)["macro_f1"]
     shift = shift_estimates(y, probs, threshold, categories, texts, prior=prior)
+    if held_probs is not None and holdout is not None:
+        held = binary_metrics(np.asarray(holdout[1]), held_probs, threshold, label_names)
+        shift["contrast_holdout"] = {
+            "n": len(holdout[1]),
+            "macro_f1": held["macro_f1"],
+            "roc_auc": held["roc_auc"],
+            "non_hate_specificity": float(np.mean(held_probs[np.asarray(holdout[1]) == 0] < threshold)),
+            "hate_recall": float(np.mean(held_probs[np.asarray(holdout[1]) == 1] >= threshold)),
+        }
     return Decision(threshold, val_prior, cfg.target_prior, cal, metrics, shift)
+
+
+def choose_threshold(
+    cfg: TrainSettings,
+    probs: np.ndarray,
+    y: np.ndarray,
+    categories: Sequence[Any] | None,
+    texts: Sequence[str] | None,
+    held_probs: np.ndarray | None = None,
+    held_labels: Sequence[int] | None = None,
+) -> float:
+    """The stored threshold: best (weighted) macro-F1 on an estimate of deployment traffic.
+
+    With a target prior the estimate is the validation split re-weighted by
+    :func:`hsctl.core.shift.deployment_weights` (hate at the prior, categories equal,
+    implicit hate at least half of each category's hate), joined by the contrast
+    rows of templates the model was not fitted to, which carry
+    ``cfg.contrast_threshold_share`` of the total weight (class-balanced at the prior).
+    Without a target prior it is the plain validation split.
+    """
+    import numpy as np
+
+    if not cfg.target_prior:
+        threshold, _ = best_threshold(probs, y, cfg.threshold_mode, cfg.target_recall, bounds=cfg.threshold_bounds)
+        return threshold
+    weights = deployment_weights(y, categories, texts, cfg.target_prior, implicit_share=cfg.implicit_share)
+    p_all, y_all = probs, y
+    share = cfg.contrast_threshold_share
+    if held_probs is not None and held_labels is not None and len(held_labels) and share > 0:
+        y_held = np.asarray(held_labels, dtype=np.int64)
+        w_held = balanced_weights(y_held, None, cfg.target_prior)
+        w_held = w_held / w_held.sum() * share
+        weights = weights / weights.sum() * (1 - share)
+        p_all, y_all = np.r_[probs, held_probs], np.r_[y, y_held]
+        weights = np.r_[weights, w_held]
+    threshold, _ = best_threshold(
+        p_all, y_all, cfg.threshold_mode, cfg.target_recall, sample_weight=weights, bounds=cfg.threshold_bounds
+    )
+    return threshold
 
 
 def epoch_scores(
