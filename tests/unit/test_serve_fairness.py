@@ -72,6 +72,8 @@ def test_an_over_share_client_is_admitted_while_the_wait_is_under_half_the_limit
         assert b.expected_wait() * 1000 < DELAY_MS / 2
         assert admitted(b, "light", 1)
         assert b.over_share("heavy", 1) and admitted(b, "heavy", 1)  # over its share, but the queue is short
+        assert not admitted(b, "heavy", 30)  # its own 30 texts would take the wait past half the limit
+        assert admitted(b, "light", 30)  # within its share: judged as before, by the wait ahead
         task.cancel()
 
     asyncio.run(main())

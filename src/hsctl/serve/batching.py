@@ -19,8 +19,9 @@ stays as a hard cap on queued texts.
 Admission is fair between clients (see :meth:`MicroBatcher.check_admission`):
 when several clients have asked for admission within the last
 :data:`ACTIVE_WINDOW_S` seconds, a client that would hold more than its equal
-share of the queued texts is admitted only while the expected wait is under half
-the limit; the other half is kept for the clients within their share. A few
+share of the queued texts is admitted only while the expected wait, its own
+texts included, stays under half the limit; the other half is kept for the
+clients within their share. A few
 clients sending the largest requests can then no longer fill the queue and shed
 everyone else; a lone client still has the whole queue.
 
@@ -181,8 +182,8 @@ class MicroBatcher:
         """Texts waiting for inference."""
         return len(self._items)
 
-    def expected_wait(self) -> float:
-        """Seconds before a (one-text) request arriving now would have its answer.
+    def expected_wait(self, texts: int = 1) -> float:
+        """Seconds before a request of ``texts`` texts arriving now would have its answer.
 
         The batches in flight and the full batches queued ahead (shared among the
         lanes), and the batch the request would join: what the client waits for,
@@ -191,7 +192,7 @@ class MicroBatcher:
         if not self.cost.known:
             return 0.0
         size = self.batch_limit()
-        full, rest = divmod(len(self._items) + 1, size)
+        full, rest = divmod(len(self._items) + texts, size)
         ahead = self._in_flight_cost + full * self.cost.seconds(size)
         return ahead / self.lanes + self.cost.seconds(rest)
 
@@ -214,7 +215,7 @@ class MicroBatcher:
 
         ``client`` (the caller's address) and ``texts`` (its request's texts, 1 when not known yet) make the
         admission fair: a client over its share of the queue (:meth:`over_share`) is admitted only while the
-        expected wait is under half the limit.
+        expected wait, its own texts included, stays under half the limit.
         """
         if self._closing:
             raise Overloaded("server is shutting down")
@@ -222,8 +223,8 @@ class MicroBatcher:
         # An idle worker always admits: waiting cannot make the request faster, and only new batches can
         # correct an estimate that a slow moment made too high (else nothing would ever be admitted again).
         if self.max_delay is not None and (self._in_flight or self._items):
-            wait = self.expected_wait()
-            limit = self.max_delay / 2 if over else self.max_delay
+            wait = self.expected_wait(texts if over else 1)
+            limit = self.max_delay / 2 if over else self.max_delay  # the other half is for clients within theirs
             if wait > limit:
                 share = " for a client over its share of the queue" if over else ""
                 raise Overloaded(f"expected wait {wait * 1000:.0f} ms is over the {limit * 1000:.0f} ms limit{share}")
