@@ -59,3 +59,17 @@ def test_served_predictions_carry_the_id_that_the_log_holds(quantized_model: Pat
     assert by_id[answered[0]]["text"] == "hello there" and by_id[answered[4]]["text"] == "v2 two"
     assert all(r["schema"] == SCHEMA_VERSION for r in records)
     assert all(PredictionRecord.parse(json.dumps(r))[0] is not None for r in records)
+
+
+def test_without_a_log_no_ids_are_given(quantized_model: Path, tmp_path: Path):
+    async def main() -> None:
+        async with client(quantized_model, tmp_path, log_predictions=False) as (c, _app):
+            one = (await c.post("/predict", json={"text": "hello there"})).json()
+            assert "prediction_id" not in one and one["label"] in {"hate", "non-hate"}
+            body = {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": ["v2 one"]}]}
+            v2 = (await c.post("/v2/models/hsctl/infer", json=body)).json()
+            assert [o["name"] for o in v2["outputs"]] == ["label", "hate_probability"]
+            meta = (await c.get("/v2/models/hsctl")).json()
+            assert "prediction_id" not in {o["name"] for o in meta["outputs"]}
+
+    run(main)

@@ -313,10 +313,11 @@ def _ready(state: ServerState) -> MicroBatcher:
 
 async def _score(
     state: ServerState, texts: list[Any], endpoint: str, rid: str, client: str | None = None
-) -> tuple[list[Decision], list[str]]:
+) -> tuple[list[Decision], list[str] | None]:
     """Check and normalise the texts, score them in the micro-batcher, count and log the decisions.
 
-    Returns the decisions and their prediction ids (one per text: the key that review labels join on).
+    Returns the decisions and their prediction ids (one per text: the key that review labels join on),
+    or None when the server keeps no prediction log (an id would then name nothing).
     """
     cfg = state.settings.serve
     started = time.perf_counter()
@@ -330,26 +331,28 @@ async def _score(
     for d in decided:
         state.metrics.predictions.labels(d.label).inc()
     state.metrics.observe_decisions([d.hate_probability for d in decided], state.model.threshold)
-    ids = [new_prediction_id() for _ in decided]
     log = state.log
-    if log is not None:  # every answered text is logged, or counted as dropped by the log
-        version, mode, stamp, threshold = state.model.version, cfg.log_text, datetime.now(UTC), state.model.threshold
-        for i, (text, d, pid) in enumerate(zip(sent, decided, ids, strict=True)):
-            record = PredictionRecord(
-                time=stamp,
-                prediction_id=pid,
-                request_id=rid,
-                index=i,
-                endpoint=endpoint,
-                text=(logged := text_field(text, mode)).get("text"),
-                text_sha256=logged.get("text_sha256"),
-                hate_probability=round(d.hate_probability, 6),
-                label=d.label,
-                threshold=threshold,
-                model_version=version,
-                latency_ms=latency_ms,
-            )
-            log.write(record.to_json_dict())
+    if log is None:  # no log, no ids: an id would name nothing
+        return decided, None
+    ids = [new_prediction_id() for _ in decided]
+    # Every answered text is logged, or counted as dropped by the log.
+    version, mode, stamp, threshold = state.model.version, cfg.log_text, datetime.now(UTC), state.model.threshold
+    for i, (text, d, pid) in enumerate(zip(sent, decided, ids, strict=True)):
+        record = PredictionRecord(
+            time=stamp,
+            prediction_id=pid,
+            request_id=rid,
+            index=i,
+            endpoint=endpoint,
+            text=(logged := text_field(text, mode)).get("text"),
+            text_sha256=logged.get("text_sha256"),
+            hate_probability=round(d.hate_probability, 6),
+            label=d.label,
+            threshold=threshold,
+            model_version=version,
+            latency_ms=latency_ms,
+        )
+        log.write(record.to_json_dict())
     return decided, ids
 
 
@@ -388,20 +391,19 @@ async def _predict_payload(
 ) -> dict[str, Any]:
     """The answer to a valid ``/predict`` body: what the route and the fast path both send."""
 
-    def prediction(d: Decision, pid: str) -> dict[str, Any]:
-        return {
-            **d.to_dict(),
-            "threshold": state.model.threshold,
-            "model_version": state.model.version,
-            "prediction_id": pid,
-        }
+    def prediction(d: Decision, pid: str | None) -> dict[str, Any]:
+        out = {**d.to_dict(), "threshold": state.model.threshold, "model_version": state.model.version}
+        if pid is not None:
+            out["prediction_id"] = pid
+        return out
 
     texts = [body.text] if body.text is not None else list(body.texts or [])
     decided, ids = await _score(state, texts, PREDICT, rid, client)
+    pids: list[str | None] = list(ids) if ids is not None else [None] * len(decided)
     if body.text is not None:
-        return prediction(decided[0], ids[0])
+        return prediction(decided[0], pids[0])
     return {
-        "predictions": [prediction(d, pid) for d, pid in zip(decided, ids, strict=True)],
+        "predictions": [prediction(d, pid) for d, pid in zip(decided, pids, strict=True)],
         "threshold": state.model.threshold,
         "model_version": state.model.version,
     }
@@ -562,7 +564,7 @@ def _add_v2_routes(app: FastAPI, state: ServerState, auth: _Auth) -> None:
                 "outputs": [
                     {"name": "label", "datatype": "BYTES", "shape": [-1]},
                     {"name": "hate_probability", "datatype": "FP32", "shape": [-1]},
-                    {"name": "prediction_id", "datatype": "BYTES", "shape": [-1]},
+                    *([{"name": "prediction_id", "datatype": "BYTES", "shape": [-1]}] if state.log else []),
                 ],
                 "parameters": {
                     "threshold": state.model.threshold,

@@ -71,8 +71,10 @@ class Prediction(BaseModel):
     hate_probability: float = Field(description="P(hate), after the prior shift when the model has a target prior.")
     threshold: float = Field(description="The model's decision threshold.")
     model_version: str = Field(description="Run name and weights digest, e.g. `pipeline@2a591bae`.")
-    prediction_id: str = Field(
-        description="This prediction's id in the prediction log: what `hsctl review ingest` joins labels on."
+    prediction_id: str | None = Field(
+        None,
+        description="This prediction's id in the prediction log: what `hsctl review ingest` joins labels on "
+        "(absent when the server keeps no log).",
     )
 
 

@@ -155,10 +155,15 @@ def infer_response(
     labels: list[str],
     probs: list[float],
     headers: dict[str, str],
-    prediction_ids: list[str],
+    prediction_ids: list[str] | None,
 ) -> Response:
-    """The v2 response: JSON, or JSON and binary outputs when asked for."""
-    values: dict[str, list[Any]] = {"label": labels, "hate_probability": probs, "prediction_id": prediction_ids}
+    """The v2 response: JSON, or JSON and binary outputs when asked for.
+
+    ``prediction_id`` is left out when there are no ids (the server keeps no prediction log).
+    """
+    values: dict[str, list[Any]] = {"label": labels, "hate_probability": probs}
+    if prediction_ids is not None:
+        values["prediction_id"] = prediction_ids
     head: dict[str, Any] = {"model_name": model_name, "model_version": model_version}
     if body.id is not None:
         head["id"] = body.id
@@ -166,6 +171,8 @@ def infer_response(
     outputs: list[dict[str, Any]] = []
     chunks: list[bytes] = []
     for name, binary in _wants_binary(body).items():
+        if name not in values:
+            continue
         datatype = OUTPUTS[name]
         tensor: dict[str, Any] = {"name": name, "shape": [len(probs)], "datatype": datatype}
         if binary:
