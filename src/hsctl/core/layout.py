@@ -86,7 +86,7 @@ class Layout:
     @property
     def review_exports_dir(self) -> Path:
         """``review export``: the rows of every exported queue, so labels join even after the log is gone."""
-        return self.feedback_dir / "exported"
+        return self.artifacts / "review-queues"
 
     def feedback_part(self, stamp: str, digest: str) -> Path:
         """A new part of the feedback store (matches ``FEEDBACK_GLOB``)."""
