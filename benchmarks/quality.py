@@ -40,6 +40,8 @@ RECIPES: dict[str, list[str]] = {
         "--category-weighting", "none", "--freeze-layers", "0",
     ],
     "minilm": ["--model", MINILM, "--epochs", "3"],
+    "no-contrast": ["--no-contrast"],
+    "minilm-no-contrast": ["--model", MINILM, "--epochs", "3", "--no-contrast"],
 }  # fmt: skip
 # The 0.1 recipe also had no calibration and no threshold bounds: set through the environment.
 RECIPE_ENV: dict[str, dict[str, str]] = {
@@ -55,6 +57,7 @@ COLUMNS = (
     ("worst category recall", lambda r: r["shift_estimates"]["worst_category_recall"]),
     ("suite pass rate", lambda r: (r.get("functional_suite") or {}).get("pass_rate")),
     ("suite hate / non-hate", None),
+    ("contrast holdout macro-F1", lambda r: (r["shift_estimates"].get("contrast_holdout") or {}).get("macro_f1")),
     ("threshold", lambda r: r["threshold"]),
     ("train wall s", lambda r: r["_wall"]),
 )

@@ -164,3 +164,29 @@ def test_evaluate_counts_dropped_empty_rows(trained_model: Path, tmp_path: Path)
     frame.to_csv(tmp_path / "e.csv", index=False)
     report = evaluate(settings_for(trained_model), data=str(tmp_path / "e.csv"), output_dir=tmp_path / "out").report
     assert report["n"] == 2 and report["dropped_empty_text"] == 1
+
+
+def test_threshold_gap_finds_the_better_threshold():
+    import numpy as np
+
+    from hsctl.evaluate import threshold_gap
+
+    y = np.array([1, 1, 1, 1, 0, 0, 0, 0])
+    probs = np.array([0.9, 0.3, 0.25, 0.2, 0.1, 0.05, 0.02, 0.01])  # shifted traffic: hate scores low
+    gap = threshold_gap(y, probs, 0.5)
+    assert gap is not None
+    assert gap["stored_threshold"] == 0.5 and gap["best_threshold"] < 0.2
+    assert gap["macro_f1_at_best"] == pytest.approx(1.0)
+    assert gap["macro_f1_at_stored"] < 0.6
+    assert gap["macro_f1_gap"] == pytest.approx(gap["macro_f1_at_best"] - gap["macro_f1_at_stored"])
+    assert threshold_gap(np.array([1, 1]), np.array([0.2, 0.9]), 0.5) is None
+
+
+def test_evaluate_reports_the_threshold_gap(trained_model: Path, tmp_path: Path):
+    settings = load_settings({"paths.artifacts": str(trained_model.parents[1])}).settings
+    report = evaluate(settings, model=trained_model, output_dir=tmp_path / "eval").report
+    gap = report["threshold_gap"]
+    assert gap is not None and gap["stored_threshold"] == report["threshold"]
+    assert gap["macro_f1_at_best"] >= gap["macro_f1_at_stored"] - 1e-9
+    assert gap["macro_f1_at_stored"] == pytest.approx(report["macro_f1"])
+    assert "Best threshold on these data" in (tmp_path / "eval" / "eval.md").read_text()

@@ -128,6 +128,16 @@ def test_shift_aware_card_and_model_card(trained_model: Path):
     assert "## Intended use" in readme and "## Out of scope and misuse" in readme
     assert "## Behavioural suite" in readme and "## Known failure modes" in readme
     assert f"{card['threshold']:.3f}" in readme
+    # contrast rows joined training; the held-out ones are scored at the stored threshold
+    from hsctl.train.contrast import contrast_rows
+
+    assert card["training"]["contrast_rows"] == {
+        "fit": len(contrast_rows("fit")),
+        "holdout": len(contrast_rows("holdout")),
+    }
+    held = shift["contrast_holdout"]
+    assert held["n"] == len(contrast_rows("holdout")) and 0 <= held["macro_f1"] <= 1
+    assert f"{card['training']['contrast_rows']['fit']} generated rows in training" in readme
 
 
 def test_calibration_is_folded_into_the_weights(trained_model: Path):

@@ -151,6 +151,12 @@ def evaluate_cli(
             for name, value in report["per_category"].items():
                 cats.add_row(name, f"{value['recall']:.3f}", str(value["support"]))
             console.print(cats)
+        gap = report.get("threshold_gap")
+        if gap:
+            console.print(
+                f"best threshold on these data {gap['best_threshold']:.3f} (macro-F1 {gap['macro_f1_at_best']:.4f}); "
+                f"stored {gap['stored_threshold']:.3f} (macro-F1 {gap['macro_f1_at_stored']:.4f})"
+            )
         console.print(f"wrote [bold]{result.output_dir}[/]")
     if result.gate_failures:
         raise GateFailedError("gate failed: " + "; ".join(result.gate_failures))

@@ -154,6 +154,15 @@ def train_cli(
         str | None,
         typer.Option("--selection-metric", help="shift or macro_f1 (setting train.selection_metric)."),
     ] = None,
+    contrast: Annotated[
+        bool | None,
+        typer.Option(
+            "--contrast/--no-contrast",
+            help="Add the generated contrast rows (group mentions that are not hate) to training (setting "
+            "train.contrast, default on).",
+            show_default=False,
+        ),
+    ] = None,
     tracking: Annotated[
         str | None,
         typer.Option("--tracking", help="none, wandb, wandb-offline or auto (setting tracking.backend)."),
@@ -203,6 +212,7 @@ def train_cli(
             "train.category_weighting": category_weighting,
             "train.freeze_layers": freeze_layers,
             "train.selection_metric": selection_metric,
+            "train.contrast": contrast,
             "tracking.backend": tracking,
         },
     )
@@ -212,7 +222,7 @@ def train_cli(
         "--full-determinism": full_determinism, "--threshold-mode": threshold_mode,
         "--target-recall": target_recall, "--target-prior": target_prior,
         "--category-weighting": category_weighting, "--freeze-layers": freeze_layers,
-        "--selection-metric": selection_metric, "--params-from-sweep": params_from_sweep,
+        "--selection-metric": selection_metric, "--params-from-sweep": params_from_sweep, "--contrast": contrast,
     })  # fmt: skip
     settings = _with_sweep_params(ctx, loaded, params_from_sweep)
     if estimate_shift:

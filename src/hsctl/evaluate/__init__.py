@@ -190,6 +190,7 @@ def evaluate(
         "backend": backend,
         "created_at": utc_now(),
         "warnings": [w for w in (undefined_metrics(y),) if w],
+        "threshold_gap": threshold_gap(y, probs, threshold),
     }
     failures = []
     for name, floor in floors.items():
@@ -212,6 +213,31 @@ def evaluate(
     return EvalResult(report=report, output_dir=out, gate_failures=failures)
 
 
+def threshold_gap(y: Any, probs: Any, threshold: float) -> dict[str, Any] | None:
+    """Where the stored threshold sits against the best one on these data (None when one class is missing).
+
+    A large gap on traffic that differs from the training file says the operating
+    point does not carry over: users see it here before their moderators do.
+    """
+    import numpy as np
+
+    from hsctl.core.decision import best_threshold
+    from hsctl.evaluate.metrics import binary_metrics
+
+    y_arr = np.asarray(y, dtype=np.int64)
+    if y_arr.size == 0 or y_arr.min() == y_arr.max():
+        return None
+    best, best_f1 = best_threshold(probs, y_arr)
+    stored_f1 = binary_metrics(y_arr, probs, threshold)["macro_f1"]
+    return {
+        "stored_threshold": float(threshold),
+        "best_threshold": float(best),
+        "macro_f1_at_stored": float(stored_f1),
+        "macro_f1_at_best": float(best_f1),
+        "macro_f1_gap": float(best_f1 - stored_f1),
+    }
+
+
 def _num(value: Any) -> str:
     """A metric for a table: four decimals, or ``n/a`` when it is undefined (null)."""
     return f"{value:.4f}" if isinstance(value, int | float) else "n/a"
@@ -231,6 +257,13 @@ def render_markdown(report: EvalReport) -> str:
     for key in METRIC_KEYS:
         lines.append(f"| {key} | {_num(metric(report, key))} | {_num(metric(report, key, at_half=True))} |")
     lines += ["", f"Expected calibration error: {report['ece']:.4f}", ""]
+    gap = report.get("threshold_gap")
+    if gap:
+        lines += [
+            f"Best threshold on these data: {gap['best_threshold']:.3f} (macro-F1 {gap['macro_f1_at_best']:.4f}) "
+            f"against the stored {gap['stored_threshold']:.3f} (macro-F1 {gap['macro_f1_at_stored']:.4f}).",
+            "",
+        ]
     if report["per_category"]:
         lines += ["| category | recall | support |", "| --- | --- | --- |"]
         lines += [f"| {c} | {v['recall']:.3f} | {v['support']} |" for c, v in report["per_category"].items()]
@@ -242,4 +275,4 @@ def render_markdown(report: EvalReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["REPORT", "SUMMARY", "EvalResult", "evaluate", "load_labelled", "parse_fail_under"]
+__all__ = ["REPORT", "SUMMARY", "EvalResult", "evaluate", "load_labelled", "parse_fail_under", "threshold_gap"]

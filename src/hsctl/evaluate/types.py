@@ -47,6 +47,7 @@ EvalReport = TypedDict(
         "backend": str,
         "created_at": str,
         "warnings": list[str],
+        "threshold_gap": dict[str, float] | None,
         "gate": Gate,
         "plots": dict[str, str],
         "elapsed_s": float,

@@ -430,6 +430,15 @@ def _start_run_file(run_dir: Path, run_name: str, cfg: TrainSettings, resume_fro
     )
 
 
+def _contrast_count(cfg: TrainSettings) -> dict[str, int]:
+    """How many contrast rows joined training and how many chose the threshold (0 when off)."""
+    if not cfg.contrast:
+        return {"fit": 0, "holdout": 0}
+    from hsctl.train.contrast import contrast_rows
+
+    return {part: len(contrast_rows(part, seed=cfg.seed)) for part in ("fit", "holdout")}
+
+
 def _score_holdout(trainer: Any, prepared: Prepared, cfg: TrainSettings, holdout: Holdout | None) -> Any:
     """Raw logits and labels of the held-out contrast rows (None without contrast data)."""
     if holdout is None or not holdout.texts:
@@ -492,6 +501,7 @@ def _card(
             "selection_metric": cfg.selection_metric,
             "category_weighting": cfg.category_weighting,
             "class_weights": cfg.class_weights,
+            "contrast_rows": _contrast_count(cfg),
             "frozen_layers": prepared.frozen_layers,
             "learning_rate": prepared.learning_rate,
             "world_size": args.world_size,
