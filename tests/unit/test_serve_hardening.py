@@ -309,6 +309,28 @@ def test_every_answer_carries_the_request_id(quantized_model: Path, tmp_path: Pa
     run(main)
 
 
+def test_a_fault_in_front_of_the_app_is_a_json_500_with_the_request_id(
+    quantized_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    from hsctl.serve.gateway import Gateway
+
+    def broken(self: Any, *args: Any) -> Any:
+        raise RuntimeError("a bug in the gateway")
+
+    monkeypatch.setattr(Gateway, "_decode", broken)
+
+    async def main() -> None:
+        async with client(quantized_model, tmp_path) as (c, _app):
+            r = await c.post("/predict", json={"text": "x"}, headers={"X-Request-ID": "bug-1"})
+            assert r.status_code == 500 and r.json() == {"error": "internal error: RuntimeError", "type": "internal"}
+            assert r.headers["x-request-id"] == "bug-1"
+            assert 'endpoint="/predict",status="500"' in (await c.get("/metrics")).text
+
+    with caplog.at_level("ERROR", logger="hsctl.serve"):
+        run(main)
+    assert any("a bug in the gateway" in r.getMessage() and r.exc_info is None for r in caplog.records)
+
+
 def _overloaded(*args: Any, **kwargs: Any) -> None:
     from hsctl.serve.batching import Overloaded
 
@@ -436,6 +458,11 @@ def test_idle_slow_and_oversized_connections_are_closed(quantized_model: Path, t
             many.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n" + lines + b"Connection: close\r\n\r\n")
             status, body = status_and_body(read_until_closed(many))
             assert status == 431 and body["type"] == "too_many_headers"
+        # A request the parser cannot read: the JSON error shape too, not uvicorn's plain text.
+        with connect(port) as garbage:
+            garbage.sendall(b"GARBAGE / NOT-HTTP\r\n\r\n")
+            status, body = status_and_body(read_until_closed(garbage))
+            assert status == 400 and body["type"] == "invalid_http"
         # And the server still answers.
         assert httpx.get(f"http://127.0.0.1:{port}/v2/health/live", timeout=10).status_code == 200
 

@@ -9,7 +9,9 @@ never sends anything, or sends half a head, stays open for ever. This protocol:
   ``serve.keep_alive_timeout_s`` of opening or of its last answer (a half-sent
   head gets ``408`` first);
 * answers ``431`` and closes the connection once a request head is over
-  ``serve.max_header_bytes``, before more of it is buffered.
+  ``serve.max_header_bytes``, before more of it is buffered;
+* answers a request its parser cannot read with ``400 invalid_http`` in the
+  server's JSON error shape, with an ``X-Request-ID`` like every other answer.
 
 The body has its own deadline (``serve.body_timeout_s``), enforced by the gateway.
 The limits travel in uvicorn's own config fields (``timeout_keep_alive``,
@@ -102,6 +104,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._unset_keepalive_if_required()  # this protocol's deadline replaces uvicorn's
         if not self.transport.is_closing():
             self._arm()
+
+    def send_400_response(self, msg: str) -> None:
+        """A request the parser cannot read: the server's JSON error shape (uvicorn's is plain text), then close."""
+        self._reject(400, "invalid_http", f"invalid HTTP request ({msg.rstrip('.').lower()})")
 
     def _arm(self) -> None:
         self._disarm()

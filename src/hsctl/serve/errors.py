@@ -35,6 +35,7 @@ STATUS_BY_KIND = {
     "too_many_headers": 431,
     "head_too_large": 431,  # answered by hsctl.serve.connection, before a request reaches the app
     "head_timeout": 408,
+    "invalid_http": 400,
     "too_many_texts": 413,
     "text_too_long": 413,
     "invalid_request": 422,

@@ -143,6 +143,7 @@ class Gateway:
             return
         started = time.perf_counter()
         status = 500
+        answered = False
         endpoint: str | None = None
         metrics = self.state.metrics
         headers = scope.get("headers") or []
@@ -150,9 +151,9 @@ class Gateway:
         rid_header = (b"x-request-id", rid.encode())
 
         async def capture(message: MutableMapping[str, Any]) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, answered = message["status"], True
                 sent = message.get("headers") or []
                 if not any(k.lower() == b"x-request-id" for k, _ in sent):  # every answer carries it
                     message = {**message, "headers": [*sent, rid_header]}
@@ -216,6 +217,10 @@ class Gateway:
                 app = self._fast_or_app if endpoint == PREDICT and self.state.fast_predict is not None else self.app
                 if await _run_watching_disconnect(app, scope, body, receive, capture):
                     status = CLIENT_CLOSED
+        except Exception as exc:  # a fault in front of the app: one line and a JSON 500, never uvicorn's traceback
+            message = self.state.errors.internal(scope, exc)
+            if not answered:
+                await send_error(capture, 500, "internal", message)
         finally:
             route = scope.get("route")
             label = getattr(route, "path", None) or endpoint or "unmatched"

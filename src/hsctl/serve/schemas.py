@@ -24,6 +24,7 @@ ErrorType = Literal[
     "too_many_headers",
     "head_too_large",
     "head_timeout",
+    "invalid_http",
     "too_many_texts",
     "text_too_long",
     "invalid_request",
