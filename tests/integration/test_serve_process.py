@@ -27,11 +27,11 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, model: Path, artifacts: Path, *args: str) -> None:
+    def __init__(self, model: Path, artifacts: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [sys.executable, "-m", "hsctl", "serve", "--model", str(model), "--port", str(self.port), *args]
-        env = {**os.environ, "HSCTL_PATHS__ARTIFACTS": str(artifacts)}
+        env = {**os.environ, "HSCTL_PATHS__ARTIFACTS": str(artifacts), **(env or {})}
         self.started = time.monotonic()
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         self.ready_after = self.wait_ready()
@@ -105,7 +105,9 @@ def test_onnx_server_has_no_torch_and_starts_fast(onnx_server: Server):
 
 
 def test_two_workers(quantized_model: Path, tmp_path: Path):
-    server = Server(quantized_model, tmp_path / "artifacts", "--onnx", "--workers", "2", "--no-log")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    server = Server(quantized_model, tmp_path / "artifacts", "--onnx", "--workers", "2", "--no-log", env=tmp_env(temp))
     try:
         with ThreadPoolExecutor(8) as pool:
             codes = list(
@@ -122,6 +124,78 @@ def test_two_workers(quantized_model: Path, tmp_path: Path):
     finally:
         code, err = server.stop()
     assert code == 0, err
+    assert left_in(temp) == []  # the metrics folder is removed on a clean stop
+
+
+def tmp_env(temp: Path) -> dict[str, str]:
+    return {"TMPDIR": str(temp), "TEMP": str(temp), "TMP": str(temp)}
+
+
+def left_in(temp: Path) -> list[Path]:
+    # onnxruntime's telemetry writes "$TMPDIR/.ses" (a session id, one shared name) on import: not hsctl's
+    return sorted(p for p in temp.iterdir() if p.name != ".ses")
+
+
+def poll(condition, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def running(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def files_holding(root: Path, secret: bytes) -> list[Path]:
+    return [f for f in root.rglob("*") if f.is_file() and secret in f.read_bytes()]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process tree through /proc (psutil)")
+def test_sigkilled_multi_worker_parent_takes_its_workers_and_leaves_nothing_on_disk(
+    quantized_model: Path, tmp_path: Path
+):
+    import psutil
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    secret = "s3cret-key-that-must-not-reach-disk"
+    env = {**tmp_env(temp), "HSCTL_SERVE__API_KEY": secret}
+    server = Server(quantized_model, tmp_path / "artifacts", "--onnx", "--workers", "2", "--no-log", env=env)
+    workers: list[int] = []
+    try:
+
+        def serving_children() -> list[psutil.Process]:  # multiprocessing's resource tracker is a child too
+            children = psutil.Process(server.proc.pid).children()
+            return [c for c in children if "resource_tracker" not in " ".join(c.cmdline())]
+
+        assert poll(lambda: len(serving_children()) == 2)
+        workers += [child.pid for child in psutil.Process(server.proc.pid).children()]  # the tracker too
+        headers = {"X-API-Key": secret}
+        assert httpx.post(server.url + "/predict", json={"text": "hi"}, headers=headers).status_code == 200
+        assert httpx.post(server.url + "/predict", json={"text": "hi"}).status_code == 401
+        assert files_holding(temp, secret.encode()) == [] and files_holding(tmp_path, secret.encode()) == []
+        assert [p.name.startswith("hsctl-prom-") for p in left_in(temp)] == [True]  # the metrics folder only
+        server.proc.kill()  # SIGKILL: the parent cannot clean up anything
+        server.proc.wait(timeout=30)
+        assert poll(lambda: not any(running(pid) for pid in workers)), "workers outlived their parent"
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(server.url + "/v2/health/live", timeout=2)
+        assert poll(lambda: left_in(temp) == []), list(temp.rglob("*"))
+    finally:
+        for pid in workers:  # never leave a stray server behind, whatever failed
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
+        if server.proc.poll() is None:
+            server.proc.kill()
+        server.proc.communicate(timeout=30)
 
 
 def test_bad_model_and_busy_port_fail_cleanly(quantized_model: Path, tmp_path: Path):

@@ -124,7 +124,7 @@ class SpawnedServer:
     """``hsctl serve`` on a free loopback port, for ``loadtest --spawn-server``; a context manager.
 
     It runs with ``settings`` (so ``--config``, ``--env-file`` and ``HSCTL_*`` reach it
-    exactly as they reached this process), handed over as a settings file by
+    exactly as they reached this process), handed over through the environment by
     :mod:`hsctl.serve.launch`. The prediction log is switched off (synthetic load must
     not reach drift detection); the server stops gracefully, then hard after the
     server's drain time (on Windows too).
@@ -144,15 +144,14 @@ class SpawnedServer:
     def start(self, ready_timeout_s: float, headers: dict[str, str] | None = None) -> None:
         """Start the server and wait until it is ready (else stop it and raise exit 5)."""
         from hsctl.core.process import group_kwargs
-        from hsctl.serve.launch import SETTINGS_FILE_ENV, child_command, prepare, write_settings_file
+        from hsctl.serve.launch import child_command, child_env, prepare
 
         prepare(self.settings, check_listen=False)  # a bad model folder is a one-line error here, not a log line
         handle, name = tempfile.mkstemp(prefix="hsctl-loadtest-serve-", suffix=".log")
         os.close(handle)
         self.log_path = Path(name)
-        self._settings_path = write_settings_file(self.settings)
         self._log = open(self.log_path, "wb")  # noqa: SIM115  (closed in stop)
-        env = {**os.environ, SETTINGS_FILE_ENV: str(self._settings_path)}
+        env = {**os.environ, **child_env(self.settings)}  # settings (secrets too) through the environment only
         self.process = subprocess.Popen(
             child_command(), stdout=subprocess.DEVNULL, stderr=self._log, env=env, **group_kwargs()
         )

@@ -3,30 +3,47 @@
 ``hsctl serve`` calls :func:`prepare` (every check that can fail with a one-line
 error: the model folder, the backend's files, the port, the prediction-log
 destination) and then :func:`run_server`. Worker processes and servers started by
-other commands (``loadtest --spawn-server``) get their settings one way only: a
-settings file (mode 0600, secrets included) named by ``HSCTL_SERVE_SETTINGS_FILE``,
-read by :func:`hsctl.serve.app.app_from_env` or by ``python -m hsctl.serve.launch``.
+other commands (``loadtest --spawn-server``) get their settings one way only: the
+``HSCTL_SERVE_LAUNCH`` environment variable (:func:`child_env`), read and removed by
+:func:`worker_app` or ``python -m hsctl.serve.launch``. Nothing goes to disk, so no
+secret is ever written to a file and nothing is left behind by a killed server.
+
+A child ends with the process that started it: on Linux the kernel sends it SIGINT
+when its parent dies (``PR_SET_PDEATHSIG``), and everywhere a watchdog thread notices
+that its parent is gone; it then drains, flushes its log and removes its metrics
+files, so that a SIGKILLed ``hsctl serve --workers N`` leaves no worker serving and
+nothing in the temp folder.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import shutil
 import signal
 import socket
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hsctl.errors import DataError, HsctlError
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from hsctl.settings import Settings
 
+LAUNCH_ENV = "HSCTL_SERVE_LAUNCH"
+"""What a server hands its children: JSON with the settings (secrets included), its pid and its metrics folder."""
 SETTINGS_FILE_ENV = "HSCTL_SERVE_SETTINGS_FILE"
+"""Read by :func:`hsctl.serve.app.app_from_env` only; hsctl itself no longer writes settings files."""
+PARENT_POLL_S = 0.5
 GRACEFUL_SHUTDOWN_S = 30
 """Longest drain on SIGTERM: queued requests are answered and the log flushed within it."""
 
@@ -88,27 +105,108 @@ def prepare(settings: Settings, *, check_listen: bool = True) -> Launch:
     return Launch(settings=pinned, model_dir=model_dir, backend=backend)
 
 
-def write_settings_file(settings: Settings) -> Path:
-    """The effective settings (secrets included) in a new private file (mode 0600), for a child process."""
-    import json
+def settings_data(settings: Settings) -> dict[str, Any]:
+    """The effective settings as JSON data, secrets in clear: only for a child's environment, never a file."""
+    from pydantic import BaseModel, SecretStr
 
-    handle, name = tempfile.mkstemp(prefix="hsctl-serve-", suffix=".json")
+    def reveal(model: BaseModel, data: dict[str, Any]) -> None:
+        for name in type(model).model_fields:
+            value = getattr(model, name)
+            if isinstance(value, SecretStr):
+                data[name] = value.get_secret_value()
+            elif isinstance(value, BaseModel) and isinstance(data.get(name), dict):
+                reveal(value, data[name])
+
     data = settings.model_dump(mode="json")
-    if settings.serve.api_key is not None:
-        data["serve"]["api_key"] = settings.serve.api_key.get_secret_value()
-    with os.fdopen(handle, "w", encoding="utf-8") as fh:  # mkstemp creates it 0600
-        json.dump(data, fh)
-    return Path(name)
+    reveal(settings, data)
+    return data
 
 
-@contextmanager
-def settings_file(settings: Settings) -> Iterator[Path]:
-    """:func:`write_settings_file`, removed afterwards."""
-    path = write_settings_file(settings)
-    try:
-        yield path
-    finally:
-        path.unlink(missing_ok=True)
+def child_env(settings: Settings, *, metrics_dir: str | None = None) -> dict[str, str]:
+    """The environment entries that hand ``settings`` to a child server or worker (this process as its parent).
+
+    The environment of a process is readable only by its user (and root), and leaves
+    nothing on disk: a killed server cannot leave its API key in the temp folder.
+    """
+    payload = {"settings": settings_data(settings), "parent": os.getpid(), "metrics_dir": metrics_dir}
+    return {LAUNCH_ENV: json.dumps(payload)}
+
+
+def _take_launch() -> dict[str, Any] | None:
+    """Read and remove :data:`LAUNCH_ENV` (this process's own children must not inherit the secrets)."""
+    raw = os.environ.pop(LAUNCH_ENV, None)
+    if raw is None:
+        return None
+    data = json.loads(raw)
+    return data if isinstance(data, dict) else None
+
+
+def _parent_gone(parent: int) -> bool:
+    return os.getppid() != parent
+
+
+def _remove_own_metrics(metrics_dir: str) -> None:
+    """This process's metrics files, then the folder if it is empty (the last worker out removes it)."""
+    suffix = f"_{os.getpid()}.db"
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(metrics_dir):
+            if entry.name.endswith(suffix):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+    with contextlib.suppress(OSError):
+        os.rmdir(metrics_dir)
+
+
+def end_with_parent(parent: int, metrics_dir: str | None = None) -> None:
+    """End this process gracefully when ``parent`` dies, however it dies (SIGKILL included).
+
+    Linux: ``PR_SET_PDEATHSIG`` makes the kernel send the signal. Everywhere: a daemon
+    thread polls the parent pid (the fallback, and the check for a parent that died
+    before the ``prctl``) and, if the graceful stop hangs, exits hard after the drain
+    time. The signal is SIGINT: uvicorn drains on it as on SIGTERM, then raises it
+    again, and Python turns it into ``KeyboardInterrupt`` (SIGTERM would end the
+    process before ``atexit``), so that a child that outlives its parent removes its
+    own metrics files on the way out.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGINT), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    if metrics_dir:
+        import atexit
+
+        def clean_up() -> None:
+            if _parent_gone(parent):  # else the parent removes the whole folder once every worker is gone
+                _remove_own_metrics(metrics_dir)
+
+        atexit.register(clean_up)
+
+    def watch() -> None:
+        while not _parent_gone(parent):
+            time.sleep(PARENT_POLL_S)
+        with contextlib.suppress(OSError):
+            os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(GRACEFUL_SHUTDOWN_S + 5)  # the graceful stop hangs: end anyway
+        if metrics_dir:
+            _remove_own_metrics(metrics_dir)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="hsctl-parent-watch", daemon=True).start()
+
+
+def worker_app() -> FastAPI:
+    """Factory of ``hsctl serve --workers N``'s uvicorn workers: the parent's settings, ending with the parent."""
+    from hsctl.serve.app import app_from_env, configure_server_logging, create_app
+    from hsctl.settings import Settings
+
+    launch = _take_launch()
+    if launch is None:  # started by hand (uvicorn --factory): the usual settings layers
+        return app_from_env()
+    end_with_parent(int(launch["parent"]), launch.get("metrics_dir"))
+    configure_server_logging()
+    return create_app(Settings(**launch["settings"]), own_process=True)
 
 
 def _ignore_signal(signum: int, frame: object) -> None:
@@ -151,34 +249,50 @@ def run_server(launch: Launch) -> None:
         app = create_app(settings, launch.model_dir, own_process=True)
         _run_uvicorn(lambda: uvicorn.run(app, **common))  # type: ignore[arg-type]
         return
-    # Worker processes are fresh interpreters: hand them the exact effective settings.
-    with settings_file(settings) as path:
-        os.environ[SETTINGS_FILE_ENV] = str(path)
-        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="hsctl-prom-"))
+    # Worker processes are fresh interpreters: hand them the exact effective settings, through the
+    # environment (never a file), and a metrics folder that this process or the last worker removes.
+    own_metrics = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    metrics_dir = tempfile.mkdtemp(prefix="hsctl-prom-") if own_metrics else None
+    added = child_env(settings, metrics_dir=metrics_dir)
+    if metrics_dir:
+        added["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    os.environ.update(added)
+    try:
         _run_uvicorn(
-            lambda: uvicorn.run("hsctl.serve.app:app_from_env", factory=True, workers=cfg.workers, **common)  # type: ignore[arg-type]
+            lambda: uvicorn.run("hsctl.serve.launch:worker_app", factory=True, workers=cfg.workers, **common)  # type: ignore[arg-type]
         )
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def child_command() -> list[str]:
-    """The command that runs a server from the settings file named by ``HSCTL_SERVE_SETTINGS_FILE``."""
+    """The command that runs a server from the settings in :data:`LAUNCH_ENV` (see :func:`child_env`)."""
     return [sys.executable, "-m", "hsctl.serve.launch"]
 
 
 def main() -> int:
     """``python -m hsctl.serve.launch``: a server for another hsctl process; errors are one line on stderr."""
-    import json
+    from pydantic import ValidationError
 
     from hsctl.settings import Settings
 
-    path = os.environ.get(SETTINGS_FILE_ENV)
-    if not path:
-        print(f"error: {SETTINGS_FILE_ENV} is not set", file=sys.stderr)
+    try:
+        launch = _take_launch()
+    except ValueError:
+        launch = None
+    if launch is None:
+        print(f"error: {LAUNCH_ENV} is not set (or not JSON)", file=sys.stderr)
         return 2
     try:
-        with open(path, encoding="utf-8") as fh:
-            settings = Settings(**json.load(fh))
-        os.environ.pop(SETTINGS_FILE_ENV, None)  # workers of this server get their own file
+        settings = Settings(**launch["settings"])
+    except (ValidationError, KeyError, TypeError) as exc:
+        print(f"error: invalid settings in {LAUNCH_ENV}: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
+    end_with_parent(int(launch["parent"]))  # a server whose starter died (SIGKILL) stops too
+    try:
         run_server(prepare(settings))
     except HsctlError as exc:
         print(f"error: {exc}", file=sys.stderr)
