@@ -8,6 +8,7 @@ import typer
 
 from hsctl.cli._common import ArtifactsOpt, err_console, handle_errors, load
 from hsctl.cli.evaluate import ModelOpt
+from hsctl.settings import Settings
 
 
 @handle_errors
@@ -76,12 +77,24 @@ def serve_cli(
         ),
     ] = None,
     no_log: Annotated[bool, typer.Option("--no-log", help="Do not write the prediction log.")] = False,
+    log_text: Annotated[
+        str | None,
+        typer.Option(
+            "--log-text",
+            "--log-texts",
+            help="How the prediction log holds each text: text (alias full), sha256 (alias hash: only its SHA-256 "
+            "digest; drift's text tests are then skipped) or none (setting serve.log_text).",
+            show_default=False,
+        ),
+    ] = None,
     artifacts: ArtifactsOpt = None,
 ) -> None:
     """Serve predictions over HTTP: /predict, Open Inference Protocol v2, /metrics, /docs and a page at /.
 
     Set HSCTL_SERVE__API_KEY to require an API key (X-API-Key or Bearer). SIGTERM
-    drains queued requests and flushes the prediction log before exiting.
+    drains queued requests and flushes the prediction log before exiting. Every
+    prediction, with its text, is logged for drift detection until you delete it:
+    --log-text hash keeps only SHA-256 digests, --no-log nothing.
     """
     from hsctl.inference import load_predictor as _  # noqa: F401  (validates the install early)
     from hsctl.serve.launch import prepare, run_server
@@ -102,6 +115,7 @@ def serve_cli(
         "serve.shed_backoff_ms": shed_backoff_ms,
         "serve.log_url": log_url,
         "serve.log_predictions": False if no_log else None,
+        "serve.log_text": log_text,
     }
     launch = prepare(load(ctx, overrides).settings)
     cfg = launch.settings.serve
@@ -113,4 +127,23 @@ def serve_cli(
         highlight=False,
         soft_wrap=True,
     )
+    err_console().print(log_notice(launch.settings), highlight=False, soft_wrap=True, markup=False)
     run_server(launch)
+
+
+LOGGED_TEXT = {"text": "texts in full", "sha256": "SHA-256 digests of the texts, not the texts", "none": "no texts"}
+
+
+def log_notice(settings: Settings) -> str:
+    """One line that says whether and where predictions (and which form of their texts) are written."""
+    from hsctl.serve.predlog import default_log_dir
+
+    cfg = settings.serve
+    if not cfg.log_predictions:
+        return "prediction log: off (--no-log)"
+    where = cfg.log_url or default_log_dir(settings.paths.artifacts)
+    hint = "; --log-text hash keeps digests only" if cfg.log_text == "text" else ""
+    return (
+        f"prediction log: every prediction, with {LOGGED_TEXT[cfg.log_text]}, goes to {where} and is kept until "
+        f"you delete it (--no-log: off{hint})"
+    )
