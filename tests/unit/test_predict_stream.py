@@ -103,8 +103,8 @@ def test_resume_skips_written_chunks_and_refuses_a_changed_input(trained_model: 
     assert_same(joined, expected)  # one header, every row once, in order
     assert resumed.label_counts == fresh.label_counts and resumed.bad_row_numbers == fresh.bad_row_numbers
 
-    with pytest.raises(KeyboardInterrupt):
-        predict_file(settings, str(source), output=str(out), on_progress=interrupt_after_two)
+    with pytest.raises(KeyboardInterrupt):  # replacing the finished output needs overwrite (--force)
+        predict_file(settings, str(source), output=str(out), on_progress=interrupt_after_two, overwrite=True)
     write(texts_frame(31), source)  # the input changes between the runs
     restarted = predict_file(settings, str(source), output=str(out))
     assert restarted.resumed_chunks == 0 and restarted.rows == 31

@@ -123,3 +123,16 @@ def test_train_releases_its_lock_and_refuses_a_second_write_of_the_model(trained
     _, lock = claim_run(runs, models, trained_model.name, "scratch", resume=False, overwrite=True)  # released
     assert lock is not None
     lock.release()
+
+
+def test_a_run_stopped_before_writing_leaves_no_folder(tmp_path: Path):
+    runs, models = tmp_path / "runs", tmp_path / "models"
+    name, lock = claim_run(runs, models, None, "scratch", resume=False, overwrite=False)
+    assert lock is not None and (runs / name).is_dir()
+    lock.release()
+    assert not (runs / name).exists()
+    kept, lock = claim_run(runs, models, None, "scratch", resume=False, overwrite=False)
+    (runs / kept / "run.json").write_text("{}")
+    assert lock is not None
+    lock.release()
+    assert (runs / kept / "run.json").is_file()

@@ -67,10 +67,19 @@ class RunLock:
         self._fh = fh
 
     def release(self) -> None:
-        """Release the lock (idempotent); the file stays, harmless."""
-        if self._fh is not None:
-            self._fh.close()  # closing the descriptor drops the flock
-            self._fh = None
+        """Release the lock (idempotent). A run folder that holds nothing but the lock (a run stopped before
+        it wrote anything) is removed first, while the lock is still held, so nothing is left behind."""
+        if self._fh is None:
+            return
+        folder = self.path.parent
+        try:
+            if [p.name for p in folder.iterdir()] == [LOCK_FILE]:
+                self.path.unlink()
+                folder.rmdir()
+        except OSError:  # someone else's file appeared meanwhile: keep the folder
+            pass
+        self._fh.close()  # closing the descriptor drops the flock
+        self._fh = None
 
 
 def claim_run(
