@@ -45,6 +45,7 @@ NON_SETTING_VARIABLES = frozenset(
         "HSCTL_DEBUG",  # tracebacks, read before settings load (debug_enabled)
         "HSCTL_MODEL_CACHE",  # the packaged models' cache folder (hsctl.models.packaged)
         "HSCTL_SERVE_LAUNCH",  # what a server process hands its workers (hsctl.serve.launch)
+        "HSCTL_SERVE_SETTINGS_FILE",  # a settings file for uvicorn --factory hsctl.serve.app:app_from_env
     }
 )
 
