@@ -926,7 +926,7 @@ def load_settings(
 
 
 def format_validation_error(exc: ValidationError, sources: Mapping[str, str]) -> str:
-    """A readable, one-line-per-field summary of what is wrong and where it came from."""
+    """What is wrong and where it came from: one line for one field, else a header and a line per field."""
     lines = [f"invalid settings ({exc.error_count()} error{'s' if exc.error_count() != 1 else ''}):"]
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"])
@@ -936,6 +936,8 @@ def format_validation_error(exc: ValidationError, sources: Mapping[str, str]) ->
         plain = err["type"] != "missing" and not isinstance(err["input"], dict) and not secret
         shown = f" (got {err['input']!r})" if plain else ""  # a secret's value is never shown
         lines.append(f"  {key}: {err['msg']}{shown}{origin}")
+    if len(lines) == 2:
+        return f"invalid settings: {lines[1].strip()}"
     return "\n".join(lines)
 
 

@@ -17,7 +17,8 @@ runner = CliRunner()
 def test_an_empty_api_key_is_exit_2_with_one_clear_line(value: str):
     result = runner.invoke(app, ["config", "validate"], env={"HSCTL_SERVE__API_KEY": value})
     assert result.exit_code == 2
-    assert "serve.api_key" in result.stderr and "must not be empty or blank" in result.stderr
+    (line,) = result.stderr.strip().splitlines()  # one line
+    assert line.startswith("error: invalid settings: serve.api_key:") and "must not be empty or blank" in line
     assert "Traceback" not in result.stderr
 
 
