@@ -280,6 +280,11 @@ class TrainSettings(_Group):
         "non-protected targets (not hate), so naming a group is not read as attacking it. Written apart from the "
         "behavioural suite, which stays a test.",
     )
+    feedback: bool = Field(
+        False,
+        description="Add the reviewed rows of the feedback store (hsctl review ingest): a stable 20% (by "
+        "prediction_id) to validation, the rest to training, each repeated twice.",
+    )
     contrast_threshold_share: float = Field(
         0.25,
         ge=0,

@@ -163,6 +163,15 @@ def train_cli(
             show_default=False,
         ),
     ] = None,
+    feedback: Annotated[
+        bool | None,
+        typer.Option(
+            "--feedback/--no-feedback",
+            help="Add the reviewed rows of the feedback store (hsctl review ingest) to training and validation "
+            "(setting train.feedback, default off).",
+            show_default=False,
+        ),
+    ] = None,
     tracking: Annotated[
         str | None,
         typer.Option("--tracking", help="none, wandb, wandb-offline or auto (setting tracking.backend)."),
@@ -213,6 +222,7 @@ def train_cli(
             "train.freeze_layers": freeze_layers,
             "train.selection_metric": selection_metric,
             "train.contrast": contrast,
+            "train.feedback": feedback,
             "tracking.backend": tracking,
         },
     )
@@ -223,6 +233,7 @@ def train_cli(
         "--target-recall": target_recall, "--target-prior": target_prior,
         "--category-weighting": category_weighting, "--freeze-layers": freeze_layers,
         "--selection-metric": selection_metric, "--params-from-sweep": params_from_sweep, "--contrast": contrast,
+        "--feedback": feedback,
     })  # fmt: skip
     settings = _with_sweep_params(ctx, loaded, params_from_sweep)
     if estimate_shift:

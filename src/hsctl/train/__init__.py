@@ -323,6 +323,10 @@ def _train(settings: Settings, resume: bool, progress: TrainProgress | None, run
     holdout = None
     if cfg.contrast:
         dataset, holdout = add_contrast(dataset, processed_normalization(paths.processed_dir), seed=cfg.seed)
+    if cfg.feedback:  # reviewed traffic: training (repeated) and a stable share of validation
+        from hsctl.train.feedback import add_feedback
+
+        dataset, _ = add_feedback(dataset, paths.layout, processed_normalization(paths.processed_dir))
     prepared = prepare(cfg, dataset, hub_timeout_s=settings.data.hub_timeout_s)
     plan = plan_tracking(settings.tracking)
     args = training_arguments(cfg, runs_dir / run_name / "checkpoints", prepared.learning_rate,
