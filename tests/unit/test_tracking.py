@@ -96,3 +96,11 @@ def test_offline_run_logs_metrics(trained_model: Path, tmp_path: Path, monkeypat
     assert result.notes == [f"wandb offline run in {runs[0]}; upload it with: wandb sync {runs[0]}"]
     card = json.loads((result.model_dir / "hsctl.json").read_text())
     assert card["settings"]["tracking"]["backend"] == "wandb-offline"
+
+
+def test_the_tracking_decision_is_an_info_line_for_verbose(caplog: pytest.LogCaptureFixture):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="hsctl"):
+        plan_tracking(TrackingSettings(backend="none"))
+    assert any(r.name == "hsctl.train.tracking" and "tracking: none" in r.getMessage() for r in caplog.records)

@@ -180,7 +180,8 @@ class HsctlGroup(typer.core.TyperGroup):
             result = super().main(argv, prog_name, standalone_mode=False, **options)
         except typer.TyperException as exc:  # click's usage errors (bad value, missing option, ...)
             result = usage_error(exc, as_json=as_json)
-        except typer.Abort:
+        except typer.Abort:  # end of input at a prompt
+            Console(stderr=True, highlight=False).print(Text.assemble(("error:", "bold red"), " aborted"))
             result = 1
         if not standalone_mode:
             return result

@@ -8,6 +8,7 @@ tracking off whatever the settings say, as it does for wandb itself.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from dataclasses import dataclass, replace
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from hsctl.settings import TrackingSettings
 
 PROBE_TIMEOUT_S = 3.0
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -49,7 +51,13 @@ def wandb_reachable(timeout: float = PROBE_TIMEOUT_S) -> bool:
 
 
 def plan_tracking(cfg: TrackingSettings) -> TrackingPlan:
-    """Resolve ``auto`` and fall back to offline when the server is unreachable."""
+    """Resolve ``auto`` and fall back to offline when the server is unreachable (logged at info level, ``-v``)."""
+    plan = _plan(cfg)
+    log.info("experiment tracking: %s (%s)", plan.backend, plan.reason)
+    return plan
+
+
+def _plan(cfg: TrackingSettings) -> TrackingPlan:
     backend = cfg.backend
     if backend == "auto":
         if not os.environ.get("WANDB_API_KEY"):
