@@ -144,7 +144,7 @@ def jsonl_files(root: Path) -> list[Path]:
     return sorted(root.glob("*.jsonl"))
 
 
-def test_a_removed_log_file_is_noticed_and_later_records_go_to_a_new_file(tmp_path):
+def test_a_removed_log_file_is_noticed_and_opened_again(tmp_path):
     log = PredictionLog(str(tmp_path), max_bytes=10_000, queue_size=100)
     log.start()
     log.write({"i": 0})
@@ -155,10 +155,11 @@ def test_a_removed_log_file_is_noticed_and_later_records_go_to_a_new_file(tmp_pa
         log.write({"i": i})
     log.close()
     assert [r["i"] for r in read_records(tmp_path)] == [1, 2, 3, 4, 5]
+    assert jsonl_files(tmp_path) == [first]  # the same name again
     assert (log.records, log.dropped) == (6, 0)
 
 
-def test_a_replaced_log_file_is_left_alone_and_later_records_go_to_a_new_file(tmp_path):
+def test_a_rotated_log_file_keeps_its_records_and_the_path_is_opened_again(tmp_path):
     log = PredictionLog(str(tmp_path / "logs"), max_bytes=10_000, queue_size=100)
     log.start()
     log.write({"i": 0})
@@ -169,6 +170,7 @@ def test_a_replaced_log_file_is_left_alone_and_later_records_go_to_a_new_file(tm
     first.touch()
     log.write({"i": 1})
     wait_for(lambda: log.records == 2)
+    assert [json.loads(line)["i"] for line in first.read_text().splitlines()] == [1]  # into the new file
     shutil.rmtree(tmp_path / "logs")  # then a clean-up removes the whole folder
     log.write({"i": 2})
     log.close()

@@ -26,8 +26,9 @@ so no line is torn; the same file is tried again with the next batch, so writing
 resumes once there is space, and a new file that got no byte is removed again (no
 empty files). Before each batch the writer checks, with one ``stat`` and one
 ``fstat``, that the path still names the open file: a file removed or replaced
-(log rotation, clean-up) is closed and the next records go to a new file, and a
-batch written into a file that was deleted meanwhile is written again.
+(log rotation, clean-up) is closed and its path opened again (created, or the
+file now there appended to, as logrotate's ``create`` expects), and a batch
+written into a file that was deleted meanwhile is written again.
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ class PredictionLog:
         self._fh: IO[bytes] | None = None
         self._fd: int | None = None  # the open file of a local destination (os-level writes)
         self._path: str | None = None
+        self._created = False  # whether this writer created the open file (only then may it remove it)
         self._written = 0
         self._file_records = 0
         self._started = False
@@ -180,30 +182,43 @@ class PredictionLog:
 
         return isinstance(getattr(self, "_fs", None), LocalFileSystem)
 
-    def _open_local(self) -> None:
-        """Create the next file (and the folder again, if a clean-up removed it)."""
+    def _open_local(self, path: str | None = None) -> None:
+        """Open ``path`` again (a file removed or replaced), else create the next file; the folder too if gone."""
         os.makedirs(self._root, exist_ok=True)
-        self._seq += 1
-        path = os.path.join(self._root, f"{self._prefix}-{self._seq:04d}.jsonl")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_BINARY", 0)
+        new = path is None
+        if path is None:
+            self._seq += 1
+            path = os.path.join(self._root, f"{self._prefix}-{self._seq:04d}.jsonl")
+        flags = os.O_WRONLY | os.O_APPEND | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
         try:
-            self._fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o666)
+            try:
+                fd, created = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o666), True
+            except FileExistsError:
+                if new:
+                    raise
+                fd, created = os.open(path, flags), False  # e.g. logrotate's "create": append to the new file
         except OSError:
-            self._seq -= 1
+            if new:
+                self._seq -= 1
             raise
-        self._path, self._written = path, 0
+        self._fd, self._path, self._created = fd, path, created
+        try:
+            self._written = os.fstat(fd).st_size
+        except OSError:
+            self._written = 0
 
     def _close_local(self) -> None:
-        """Close the local file; one that never got a byte is removed (a full disk leaves no empty files)."""
+        """Close the local file; one this writer created that never got a byte is removed (no empty files)."""
         fd, self._fd = self._fd, None
         if fd is None:
             return
         with contextlib.suppress(OSError):
             os.close(fd)
-        if self._written == 0 and self._path is not None:
+        if self._created and self._written == 0 and self._path is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self._path)
-                self._seq -= 1
+                if self._path.endswith(f"-{self._seq:04d}.jsonl"):
+                    self._seq -= 1
 
     def _local_file_gone(self, *, deleted_only: bool = False) -> bool:
         """Whether the path no longer names the open file: deleted, or (not ``deleted_only``) replaced."""
@@ -253,18 +268,20 @@ class PredictionLog:
 
     def _write_local(self, lines: list[bytes], *, again: bool = False) -> None:
         """Write encoded lines to local files, rotating by size; whatever did not reach a file is counted."""
+        reopen: str | None = None
         if self._local_file_gone():
-            logger.warning("prediction log: %s was removed or replaced; writing to a new file", self._path)
-            self._written = max(self._written, 1)  # keep what the file held: never unlink it
+            logger.warning("prediction log: %s was removed or replaced; opening it again", self._path)
+            reopen, self._created = self._path, False  # never unlink what the path names now
             self._close_local()
         start = 0
         in_current: list[bytes] = []  # lines of this batch in the file open now
         while start < len(lines):
             if self._fd is None or self._written >= self.max_bytes:
+                rotate = self._fd is not None
                 self._close_local()
                 in_current = []
                 try:
-                    self._open_local()
+                    self._open_local(None if rotate else reopen)
                 except OSError as exc:
                     self.error = f"{type(exc).__name__}: {exc}"
                     self._drop("write", len(lines) - start, f"cannot open a new file: {self.error}")
