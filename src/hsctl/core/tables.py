@@ -52,7 +52,11 @@ def expand_paths(pattern: str) -> list[Path]:
 
 
 DELIMITERS = ",;\t|"
-ENCODING_HINT = "if it was saved as Latin-1 or Windows-1252 (Excel), rerun with --encoding cp1252"
+# True for every command that reads files: fetch and predict take --encoding; the others read UTF-8.
+ENCODING_HINT = (
+    "if it was saved as Latin-1 or Windows-1252 (Excel), pass --encoding cp1252 to hsctl fetch or predict, "
+    "or convert it to UTF-8 (iconv -f cp1252 -t utf-8)"
+)
 
 
 def sniff_delimiter(path: Path, fmt: str, encoding: str | None = None) -> str:

@@ -173,7 +173,7 @@ class ChunkReader:
         """A JSON array cannot be streamed: read it whole, then hand it out in chunks (use JSON lines for big files)."""
         from hsctl.core.tables import read_table
 
-        frame = read_table(Path(self.source))
+        frame = read_table(Path(self.source), encoding=self.encoding)
         self.total_rows = len(frame)
         for start in range(0, len(frame), self.chunk_rows):
             end = min(start + self.chunk_rows, len(frame))
