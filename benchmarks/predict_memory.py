@@ -31,7 +31,7 @@ from hsctl.settings import load_settings
 model, backend, source, output, chunk = sys.argv[1:6]
 settings = load_settings({"predict.chunk_rows": int(chunk), "predict.resume": False}).settings
 started = time.perf_counter()
-result = predict_file(settings, source, output=output, model=model, backend=backend)
+result = predict_file(settings, source, output=output, model=model, backend=backend, overwrite=True)
 print(json.dumps({"rows": result.rows, "seconds": time.perf_counter() - started,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
