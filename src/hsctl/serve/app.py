@@ -290,7 +290,10 @@ def _key_matches(headers: Mapping[str, str], key: SecretStr) -> bool:
     auth = headers.get("authorization", "")
     if not given and auth.lower().startswith("bearer "):
         given = auth[7:].strip()
-    return hmac.compare_digest(given.encode(), key.get_secret_value().encode())
+    expected = key.get_secret_value()
+    if not given or not expected.strip():  # an empty credential never matches, not even an empty key
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())
 
 
 def _require_key(state: ServerState, *, health: bool = False) -> Callable[[Request], Awaitable[None]]:
