@@ -84,8 +84,12 @@ def estimate(
     *,
     samples: int = SAMPLES,
     seed: int = 0,
+    predicted: Sequence[bool] | np.ndarray | None = None,
 ) -> Estimate:
-    """CBPE at the threshold(s) the predictions were made with; an empty input gives Nones."""
+    """CBPE at the threshold(s) the predictions were made with; an empty input gives Nones.
+
+    ``predicted`` (the decisions as served, when known) overrides ``p >= threshold``.
+    """
     import numpy as np
 
     p = np.clip(np.asarray(probabilities, dtype=np.float64), 0.0, 1.0)
@@ -100,7 +104,10 @@ def estimate(
             predicted_hate_rate=None,
             interval={m: [None, None] for m in METRICS},
         )
-    pos = p >= np.broadcast_to(np.asarray(thresholds, dtype=np.float64), p.shape)
+    if predicted is not None:
+        pos = np.asarray(predicted, dtype=bool)
+    else:
+        pos = p >= np.broadcast_to(np.asarray(thresholds, dtype=np.float64), p.shape)
     tp, fp = p[pos].sum(), (1 - p[pos]).sum()
     fn, tn = p[~pos].sum(), (1 - p[~pos]).sum()
     point = scores(*(np.asarray([v]) for v in (tp, fp, fn, tn)))

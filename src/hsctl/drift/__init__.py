@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from hsctl.core.io import atomic_dir, atomic_write_text, utc_now, write_json
 from hsctl.core.progress import ProgressFn, counter
+from hsctl.drift.log import is_prediction_log
 from hsctl.drift.types import DriftReport, SideInfo
 from hsctl.errors import ConfigError, DataError
 from hsctl.models import ModelInfo, read_model_info, resolve_model_dir
@@ -40,7 +41,6 @@ MARKDOWN = "drift.md"
 DEFAULT_REFERENCE_SPLIT = "train"
 PREDICTION_REFERENCE_SPLIT = "validation"
 BACKEND_CHOICES = ("auto", "torch", "onnx", "onnx-int8")
-LOG_SNIFF_LINES = 50  # lines of a .jsonl file looked at to tell a prediction log from a data file
 HASHED_REASON = "the log holds sha256 hashes of the texts only (serve.log_text = 'sha256'); this test needs texts"
 NO_TEXT_REASON = "the log holds no texts (serve.log_text = 'none'); this test needs texts"
 
@@ -137,38 +137,6 @@ def load_data(settings: Settings, spec: str, n_labels: int) -> Data:
     return Data(frame=_tidy(frame, settings, n_labels, info), name=spec, kind="file", info=info)
 
 
-def is_prediction_log(spec: str) -> bool:
-    """A URL, a directory that is not a ``save_to_disk`` dataset, or a JSON-lines file of log records."""
-    from hsctl.fetch.sources import classify_source
-
-    if "://" in spec:
-        return True
-    path = Path(spec)
-    if path.is_dir():
-        return classify_source(spec) != "disk"
-    if path.is_file() and path.suffix.lower() in (".jsonl", ".ndjson"):
-        return path.name.startswith("predictions-") or _looks_like_log(path)
-    return False
-
-
-def _looks_like_log(path: Path, max_lines: int = LOG_SNIFF_LINES) -> bool:
-    """The first JSON object among the first lines decides: a corrupt first line (a torn write) is skipped."""
-    try:
-        with open(path, "rb") as fh:
-            for n, line in enumerate(fh):
-                if n >= max_lines:
-                    break
-                try:
-                    record = json.loads(line)
-                except ValueError:  # includes UnicodeDecodeError
-                    continue
-                if isinstance(record, dict):
-                    return "hate_probability" in record and "time" in record
-    except OSError:
-        return False
-    return False
-
-
 def default_log_location(settings: Settings) -> str:
     """``drift.log_url``, else ``serve.log_url``, else ``<artifacts>/predictions``."""
     from hsctl.serve.predlog import default_log_dir
@@ -193,7 +161,7 @@ def load_current(
         frame, stats = read_prediction_log(location, since=since, until=until, last=last)
         info = {"source": location, "log": stats.to_dict()}
         data = Data(frame=_tidy(frame, settings, n_labels, info), name=location, kind="log", log_stats=stats, info=info)
-        for column in ("text_sha256", "model_version", "time", "prediction_id", "threshold"):
+        for column in ("text_sha256", "model_version", "time", "prediction_id", "threshold", "predicted_label"):
             data.frame[column] = frame[column].to_numpy()
         return data
     if since is not None or until is not None:
@@ -313,7 +281,7 @@ def drift(
         settings, reference, current, info, since=since_t, until=until_t, last=last
     )
     timings["load"] = time.perf_counter() - started
-    performance = _performance(settings, cur, info.threshold)
+    performance = _performance(settings, cur, info.threshold, info.labels)
 
     ref_texts, cur_texts = _texts(ref), _texts(cur)
     if cur_texts and len(cur_texts) < len(cur.frame):
@@ -410,13 +378,20 @@ def drift(
     return DriftResult(report=report, output_dir=out, html_paths=html_paths)
 
 
-def _performance(settings: Settings, cur: Data, threshold: float) -> Performance | None:
+def _performance(settings: Settings, cur: Data, threshold: float, labels: list[str]) -> Performance | None:
     """Estimated performance of the current data, and realized where labels are known (the store, for a log)."""
     from hsctl.drift.performance import performance
     from hsctl.review import read_feedback
 
     feedback = read_feedback(settings.paths.layout) if cur.kind == "log" else None
-    return performance(cur.frame, threshold, feedback=feedback, own_labels=cur.kind != "log", seed=settings.drift.seed)
+    return performance(
+        cur.frame,
+        threshold,
+        feedback=feedback,
+        own_labels=cur.kind != "log",
+        seed=settings.drift.seed,
+        positive_label=labels[-1],
+    )
 
 
 def _load_sides(

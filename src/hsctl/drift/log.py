@@ -12,10 +12,12 @@ skipped; the rest is analysed. Only when nothing usable remains is it a
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hsctl.core.predlog_record import NOT_JSON, PredictionRecord
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 LOG_GLOB = "*.jsonl"
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MAX_UNREADABLE_SHOWN = 5
+LOG_SNIFF_LINES = 50  # lines of a .jsonl file looked at to tell a prediction log from a data file
 LogRecord = PredictionRecord  # the name drift used before the record moved to core
 
 
@@ -93,6 +96,38 @@ def parse_when(value: str, *, end: bool = False) -> datetime:
 def parse_record(line: str | bytes) -> tuple[PredictionRecord | None, str | None]:
     """One log line as a record, or ``(None, reason)``; never raises (see :meth:`PredictionRecord.parse`)."""
     return PredictionRecord.parse(line)
+
+
+def is_prediction_log(spec: str) -> bool:
+    """A URL, a directory that is not a ``save_to_disk`` dataset, or a JSON-lines file of log records."""
+    from hsctl.fetch.sources import classify_source
+
+    if "://" in spec:
+        return True
+    path = Path(spec)
+    if path.is_dir():
+        return classify_source(spec) != "disk"
+    if path.is_file() and path.suffix.lower() in (".jsonl", ".ndjson"):
+        return path.name.startswith("predictions-") or _looks_like_log(path)
+    return False
+
+
+def _looks_like_log(path: Path, max_lines: int = LOG_SNIFF_LINES) -> bool:
+    """The first JSON object among the first lines decides: a corrupt first line (a torn write) is skipped."""
+    try:
+        with open(path, "rb") as fh:
+            for n, line in enumerate(fh):
+                if n >= max_lines:
+                    break
+                try:
+                    record = json.loads(line)
+                except ValueError:  # includes UnicodeDecodeError
+                    continue
+                if isinstance(record, dict):
+                    return "hate_probability" in record and "time" in record
+    except OSError:
+        return False
+    return False
 
 
 def _log_files(location: str) -> tuple[Any, list[str]]:

@@ -52,12 +52,15 @@ def performance(
     feedback: pd.DataFrame | None = None,
     own_labels: bool = False,
     seed: int = 0,
+    positive_label: str | None = None,
 ) -> Performance | None:
     """The section, or None when the current data has no probabilities.
 
     ``frame`` holds ``hate_probability`` and, when known, ``threshold`` (per
     record), ``time``, ``prediction_id`` and ``label`` (true labels, with
     ``own_labels``). ``feedback`` is the store (``prediction_id``, ``label``).
+    A logged ``predicted_label`` (the decision as served) is used where
+    present, so realized numbers match the served decisions exactly.
     """
     import numpy as np
     import pandas as pd
@@ -72,6 +75,11 @@ def performance(
         thresholds = pd.to_numeric(rows["threshold"], errors="coerce").fillna(threshold).to_numpy(dtype=np.float64)
     else:
         thresholds = np.full(len(rows), threshold)
+    predicted = probs >= thresholds
+    if positive_label is not None and "predicted_label" in rows.columns:
+        served = rows["predicted_label"]
+        logged = served.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+        predicted = np.where(logged, (served == positive_label).to_numpy(dtype=bool), predicted)
     windows: list[WindowEstimate] = []
     count = max(1, min(WINDOWS, len(rows) // MIN_WINDOW_ROWS))
     order = np.argsort(rows["time"].to_numpy(), kind="stable") if "time" in rows.columns else np.arange(len(rows))
@@ -81,7 +89,7 @@ def performance(
             WindowEstimate(
                 start=_iso(times.min()) if times is not None else None,
                 end=_iso(times.max()) if times is not None else None,
-                estimate=estimate(probs[part], thresholds[part], seed=seed),
+                estimate=estimate(probs[part], thresholds[part], seed=seed, predicted=predicted[part]),
             )
         )
     labels, source = _labels(rows, feedback, own_labels)
@@ -91,13 +99,13 @@ def performance(
         known = labels.notna().to_numpy()
         if known.any():
             y = labels[known].astype(int).to_numpy()
-            real = realized(y, probs[known] >= thresholds[known])
-            on_labelled = estimate(probs[known], thresholds[known], seed=seed)
+            real = realized(y, predicted[known])
+            on_labelled = estimate(probs[known], thresholds[known], seed=seed, predicted=predicted[known])
         else:
             source = None
     return Performance(
         threshold=threshold,
-        estimated=estimate(probs, thresholds, seed=seed),
+        estimated=estimate(probs, thresholds, seed=seed, predicted=predicted),
         windows=windows,
         realized=real,
         estimated_on_labelled=on_labelled,

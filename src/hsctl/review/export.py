@@ -7,7 +7,7 @@ side of the threshold: the log is cut into time windows (equal numbers of
 records) and split by predicted label, each stratum gets a share of the queue
 in proportion to its size, and within a stratum the nearest rows go first.
 Near-duplicates (the same text once lower-cased and stripped of URLs,
-mentions, digits and punctuation) are collapsed to the most uncertain copy,
+mentions and punctuation) are collapsed to the most uncertain copy,
 and predictions already in the feedback store (by id or by text) are skipped.
 Records without a ``prediction_id`` (logs older than schema 1) or without a
 text (``serve.log_text`` = sha256 or none) cannot be reviewed and are counted.
@@ -46,11 +46,11 @@ COLUMNS = (
 )
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _MENTION = re.compile(r"@\w+")
-_NOT_WORD = re.compile(r"[\W\d_]+")
+_NOT_WORD = re.compile(r"[\W_]+")
 
 
 def duplicate_key(text: str) -> str:
-    """The text as near-duplicates share it: lower case, no URLs, mentions, digits or punctuation."""
+    """The text as near-duplicates share it: lower case, no URLs, mentions or punctuation (numbers count)."""
     text = _MENTION.sub(" ", _URL.sub(" ", text.lower()))
     return " ".join(_NOT_WORD.sub(" ", text).split())
 

@@ -3,7 +3,8 @@
 Accepted files (the format is told by the content, not the name):
 
 * CSV or JSON lines (``.csv``, ``.tsv``, ``.jsonl``) with ``prediction_id`` and
-  ``label`` columns, such as the queue ``review export`` writes once filled in;
+  ``label`` (or ``true_label``, ``gold_label``, ``reviewed_label``) columns,
+  such as the queue ``review export`` writes once filled in;
 * a JSON list of such objects (Label Studio's JSON-MIN export, Argilla's flat
   ``to_list(flatten=True)`` with ``label.responses``);
 * Label Studio's JSON export (tasks with ``data.prediction_id`` and
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 HATE_NAMES = {"hate", "hateful", "1", "true", "yes"}
 NON_HATE_NAMES = {"non-hate", "non_hate", "nonhate", "not hate", "not-hate", "not_hate", "0", "false", "no"}
 ROWS_SHOWN = 10
+LABEL_KEYS = ("label", "true_label", "gold_label", "reviewed_label")  # the first present is the reviewed label
 
 
 class _Conflict:
@@ -128,7 +130,8 @@ def _from_item(item: Any) -> tuple[Any, Any]:
     if "label.responses" in item:  # Argilla flattened
         values = item.get("label.responses") or []
         return item.get("id") or item.get("prediction_id"), _single(values if isinstance(values, list) else [values])
-    return item.get("prediction_id"), item.get("label")
+    key = next((k for k in LABEL_KEYS if k in item), "label")
+    return item.get("prediction_id"), item.get(key)
 
 
 def read_labels(path: Path) -> list[tuple[int, Any, Any]]:
