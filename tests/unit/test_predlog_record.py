@@ -73,3 +73,21 @@ def test_without_a_log_no_ids_are_given(quantized_model: Path, tmp_path: Path):
             assert "prediction_id" not in {o["name"] for o in meta["outputs"]}
 
     run(main)
+
+
+def test_metrics_export_the_rolling_performance_estimate(quantized_model: Path, tmp_path: Path):
+    from tests.unit.test_serve_adversity import metric
+
+    async def main() -> None:
+        async with client(quantized_model, tmp_path) as (c, _app):
+            empty = (await c.get("/metrics")).text
+            assert metric(empty, "hsctl_estimated_predictions") == 0
+            texts = ["hello there", "you are lovely", "some text", "another one"]
+            assert (await c.post("/predict", json={"texts": texts})).status_code == 200
+            text = (await c.get("/metrics")).text
+            assert metric(text, "hsctl_estimated_predictions") == len(texts)
+            for name in ("macro_f1", "precision", "recall", "hate_rate"):
+                assert f"hsctl_estimated_{name} " in text
+            assert 0 <= metric(text, "hsctl_estimated_hate_rate") <= 1
+
+    run(main)

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hsctl.core.layout import Layout
 from hsctl.core.predlog_record import PredictionRecord
@@ -240,3 +242,11 @@ def test_without_a_log_or_an_export_ingest_is_a_data_error(tmp_path: Path):
     settings = settings_at(tmp_path)
     with pytest.raises(DataError, match="no prediction log"):
         ingest_labels(settings, labels_csv(tmp_path / "l.csv", [("a" * 32, 1)]))
+
+
+@given(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=12)))
+def test_parse_label_never_raises_and_accepts_only_two_values(value: object):
+    from hsctl.review.ingest import parse_label
+
+    out = parse_label(value)
+    assert out is None or out in (0, 1) or isinstance(out, ValueError)
