@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 METRICS = ("precision", "recall", "macro_f1", "hate_rate")
 SAMPLES = 200  # label draws for the interval
 ROLLING_WINDOW = 1000  # predictions behind the server's gauges
+DRAW_CELLS = 4_000_000  # most random draws held in memory at once
 LEVEL = 0.95
 
 
@@ -122,12 +123,14 @@ def estimate(
             interval={m: [None, None] for m in METRICS},
         )
     rng = np.random.default_rng(seed)
-    drawn = rng.random((samples, n)) < p  # labels drawn from Bernoulli(p)
-    s_tp = (drawn & pos).sum(axis=1).astype(np.float64)
-    s_fp = (~drawn & pos).sum(axis=1).astype(np.float64)
-    s_fn = (drawn & ~pos).sum(axis=1).astype(np.float64)
-    s_tn = (~drawn & ~pos).sum(axis=1).astype(np.float64)
-    sampled = scores(s_tp, s_fp, s_fn, s_tn)
+    n_pos = float(pos.sum())
+    s_tp, s_fn = np.empty(samples), np.empty(samples)
+    step = max(1, DRAW_CELLS // n)  # draws at a time: memory stays bounded for any log size
+    for start in range(0, samples, step):
+        drawn = rng.random((min(step, samples - start), n)) < p  # labels drawn from Bernoulli(p)
+        s_tp[start : start + len(drawn)] = (drawn & pos).sum(axis=1)
+        s_fn[start : start + len(drawn)] = (drawn & ~pos).sum(axis=1)
+    sampled = scores(s_tp, n_pos - s_tp, s_fn, (n - n_pos) - s_fn)
     tail = (1 - LEVEL) / 2 * 100
     interval: dict[str, list[float | None]] = {
         m: [_round(np.percentile(sampled[m], tail)), _round(np.percentile(sampled[m], 100 - tail))] for m in METRICS
