@@ -250,3 +250,19 @@ def test_parse_label_never_raises_and_accepts_only_two_values(value: object):
 
     out = parse_label(value)
     assert out is None or out in (0, 1) or isinstance(out, ValueError)
+
+
+def test_a_log_spanning_two_models_gives_both_a_share(tmp_path: Path):
+    settings = settings_at(tmp_path)
+    log = settings.paths.layout.predictions_dir
+    records = write_log(log, n=400)
+    lines = []
+    for r in records:  # the newest tenth of the traffic comes from a second model, far from its threshold
+        data = r.to_json_dict()
+        if r.time >= records[360].time:
+            data.update(model_version="tiny@2", hate_probability=0.99)
+        lines.append(json.dumps(data))
+    (log / "predictions-1-0001.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    export_queue(settings, tmp_path / "q.csv", size=40)
+    queue = pd.read_csv(tmp_path / "q.csv", keep_default_na=False)
+    assert "tiny@2" in set(queue["model_version"])  # a share of the queue despite being far from the threshold

@@ -4,7 +4,7 @@ Informative means uncertain at the deployed threshold: the rows whose
 ``hate_probability`` is nearest the threshold they were decided at. The queue
 is stratified so that it does not all come from one burst of traffic or one
 side of the threshold: the log is cut into time windows (equal numbers of
-records) and split by predicted label, each stratum gets a share of the queue
+records) and split by predicted label and model version, each stratum gets a share of the queue
 in proportion to its size, and within a stratum the nearest rows go first.
 Near-duplicates (the same text once lower-cased and stripped of URLs,
 mentions and punctuation) are collapsed to the most uncertain copy,
@@ -135,7 +135,8 @@ def select_queue(
         window_of[part] = w
     rows["window"] = window_of
     rows["positive"] = rows["hate_probability"] >= rows["threshold"]
-    strata = [group for _, group in rows.groupby(["window", "positive"], sort=True)]
+    rows["version"] = rows["model_version"].fillna("unknown")
+    strata = [group for _, group in rows.groupby(["window", "positive", "version"], sort=True)]
     taken = _allocate([len(g) for g in strata], size)
     chosen = pd.concat([g.head(n) for g, n in zip(strata, taken, strict=True)]).sort_values("distance", kind="stable")
 
