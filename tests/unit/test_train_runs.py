@@ -56,7 +56,7 @@ def test_concurrent_claims_get_distinct_folders(tmp_path: Path):
 
 def test_a_locked_run_is_refused_until_released(tmp_path: Path):
     runs, models = tmp_path / "runs", tmp_path / "models"
-    name, lock = claim_run(runs, models, "r", "scratch", resume=False, overwrite=False)
+    _, lock = claim_run(runs, models, "r", "scratch", resume=False, overwrite=False)
     assert lock is not None and (runs / "r" / LOCK_FILE).is_file()
     for resume in (False, True):
         with pytest.raises(ConfigError, match="being written by another hsctl train"):
