@@ -266,3 +266,16 @@ def test_a_log_spanning_two_models_gives_both_a_share(tmp_path: Path):
     export_queue(settings, tmp_path / "q.csv", size=40)
     queue = pd.read_csv(tmp_path / "q.csv", keep_default_na=False)
     assert "tiny@2" in set(queue["model_version"])  # a share of the queue despite being far from the threshold
+
+
+def test_unwritable_outputs_are_one_line_errors(logged, tmp_path: Path):
+    from hsctl.errors import HsctlError
+
+    settings, records = logged
+    with pytest.raises(ConfigError, match="is a directory"):
+        export_queue(settings, tmp_path, size=5)
+    settings.paths.layout.feedback_dir.parent.mkdir(parents=True, exist_ok=True)
+    settings.paths.layout.feedback_dir.write_text("not a folder")
+    with pytest.raises(HsctlError, match="cannot write the feedback store"):
+        ingest_labels(settings, labels_csv(tmp_path / "l.csv", [(records[0].prediction_id, 1)]))
+    assert settings.paths.layout.feedback_dir.read_text() == "not a folder"

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hsctl.core.io import atomic_write_text
-from hsctl.errors import ConfigError, DataError
+from hsctl.errors import ConfigError, DataError, HsctlError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -217,6 +217,8 @@ def export_queue(
     if last is not None and last < 1:
         raise ConfigError("--last must be at least 1")
     chosen_format = format_for(output, fmt)
+    if output.is_dir():
+        raise ConfigError(f"--output {output} is a directory; name a file")
     since_t = parse_when(since) if since else None
     until_t = parse_when(until, end=True) if until else None
     if since_t and until_t and since_t >= until_t:
@@ -233,8 +235,11 @@ def export_queue(
         )
     if len(queue) < size:
         warnings.append(f"only {len(queue)} reviewable prediction(s), fewer than --size {size}")
-    atomic_write_text(output, render(queue, chosen_format))
-    save_export(settings.paths.layout, queue, datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f"))
+    try:
+        save_export(settings.paths.layout, queue, datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f"))
+        atomic_write_text(output, render(queue, chosen_format))
+    except OSError as exc:
+        raise HsctlError(f"cannot write {exc.filename or output}: {exc.strerror or exc}") from exc
     threshold = frame["threshold"].map(lambda v: DEFAULT_THRESHOLD if v is None else float(v))
     log_distance = (frame["hate_probability"] - threshold).abs().mean()
     queue_distance = (queue["hate_probability"] - queue["threshold"].astype(float)).abs().mean()

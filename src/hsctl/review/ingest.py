@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hsctl.errors import DataError
+from hsctl.errors import DataError, HsctlError
 
 if TYPE_CHECKING:
     from hsctl.settings import Settings
@@ -269,10 +269,13 @@ def ingest_labels(settings: Settings, path: Path, *, current: str | None = None,
         frame["label"] = frame["label"].astype("int64")
         frame["source_row"] = frame["source_row"].astype("int64")
         digest = hashlib.sha256("\n".join(f"{r['prediction_id']}\t{r['label']}" for r in new).encode()).hexdigest()
-        part = str(append_part(layout, frame, now.strftime("%Y%m%dT%H%M%S%f"), digest[:12]))
+        try:
+            part = str(append_part(layout, frame, now.strftime("%Y%m%dT%H%M%S%f"), digest[:12]))
+        except OSError as exc:  # nothing half-written: the part is renamed into place only when complete
+            raise HsctlError(f"cannot write the feedback store {layout.feedback_dir}: {exc.strerror or exc}") from exc
     warnings = []
     if not labels and not problems:
-        warnings.append(f"{path} holds no reviewed label yet ({not_reviewed} blank)")
+        warnings.append(f"{path} holds no reviewed label ({len(rows)} record(s), {not_reviewed} with a blank label)")
     return IngestResult(
         file=str(path),
         records=len(rows),
