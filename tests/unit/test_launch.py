@@ -21,20 +21,20 @@ from hsctl.settings import Settings, load_settings
 def test_child_env_hands_over_every_setting_and_secret_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     settings = load_settings({"serve.api_key": "k3y", "serve.port": 9999, "serve.workers": 2}).settings
-    env = launch.child_env(settings, metrics_dir="/somewhere")
+    env = launch.child_env(settings, run_dir="/somewhere")
     assert list(env) == [launch.LAUNCH_ENV]
     payload = json.loads(env[launch.LAUNCH_ENV])
     received = Settings(**payload["settings"])
     assert received.serve.api_key is not None and received.serve.api_key.get_secret_value() == "k3y"
     assert received.model_dump() == settings.model_dump()
-    assert (payload["parent"], payload["metrics_dir"]) == (os.getpid(), "/somewhere")
+    assert (payload["parent"], payload["run_dir"]) == (os.getpid(), "/somewhere")
     assert list(tmp_path.iterdir()) == []  # nothing written to the temp folder
     assert not hasattr(launch, "write_settings_file")
 
 
 def test_a_child_takes_the_settings_out_of_its_environment(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv(launch.LAUNCH_ENV, json.dumps({"settings": {}, "parent": 1, "metrics_dir": None}))
-    assert launch._take_launch() == {"settings": {}, "parent": 1, "metrics_dir": None}
+    monkeypatch.setenv(launch.LAUNCH_ENV, json.dumps({"settings": {}, "parent": 1, "run_dir": None}))
+    assert launch._take_launch() == {"settings": {}, "parent": 1, "run_dir": None}
     assert launch.LAUNCH_ENV not in os.environ  # its own children do not inherit the secrets
 
 
@@ -99,3 +99,21 @@ def test_the_watchdog_ends_a_child_whose_parent_is_gone(tmp_path: Path):
     child = subprocess.Popen([sys.executable, str(script), str(not_the_parent)], stdout=subprocess.PIPE, text=True)
     wait_gone(child)
     assert child.stdout is not None and child.stdout.read().split()[-1] == "stopped"
+
+
+def test_the_last_worker_out_removes_the_shared_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    run_dir = tmp_path / "run"
+    for sub in ("tmp", "workers", "metrics"):
+        (run_dir / sub).mkdir(parents=True)
+    other, me = 4_000_000, os.getpid()  # another worker, still running, and this one
+    (run_dir / "workers" / str(other)).touch()
+    launch._join_run_dir(str(run_dir))
+    (run_dir / "metrics" / f"counter_{me}.db").touch()
+    (run_dir / "metrics" / f"counter_{other}.db").touch()
+    monkeypatch.setattr(launch, "_alive", lambda pid: pid in (me, other))
+    launch._leave_run_dir(str(run_dir))
+    assert sorted(p.name for p in (run_dir / "metrics").iterdir()) == [f"counter_{other}.db"]
+    assert [p.name for p in (run_dir / "workers").iterdir()] == [str(other)]  # not the last: the folder stays
+    monkeypatch.setattr(launch, "_alive", lambda pid: pid == me)  # the other one died without cleaning up
+    launch._leave_run_dir(str(run_dir))
+    assert not run_dir.exists()

@@ -122,13 +122,15 @@ def settings_data(settings: Settings) -> dict[str, Any]:
     return data
 
 
-def child_env(settings: Settings, *, metrics_dir: str | None = None) -> dict[str, str]:
+def child_env(settings: Settings, *, run_dir: str | None = None) -> dict[str, str]:
     """The environment entries that hand ``settings`` to a child server or worker (this process as its parent).
 
     The environment of a process is readable only by its user (and root), and leaves
     nothing on disk: a killed server cannot leave its API key in the temp folder.
+    ``run_dir`` is the workers' private folder (their temp folder and metrics), which
+    the last of them removes if the parent dies.
     """
-    payload = {"settings": settings_data(settings), "parent": os.getpid(), "metrics_dir": metrics_dir}
+    payload = {"settings": settings_data(settings), "parent": os.getpid(), "run_dir": run_dir}
     return {LAUNCH_ENV: json.dumps(payload)}
 
 
@@ -145,19 +147,44 @@ def _parent_gone(parent: int) -> bool:
     return os.getppid() != parent
 
 
-def _remove_own_metrics(metrics_dir: str) -> None:
-    """This process's metrics files, then the folder if it is empty (the last worker out removes it)."""
-    suffix = f"_{os.getpid()}.db"
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, but is not ours to signal
+        return True
+    return True
+
+
+def _join_run_dir(run_dir: str) -> None:
+    """Mark this worker as one of those that share ``run_dir`` (a file named by its pid)."""
     with contextlib.suppress(OSError):
-        for entry in os.scandir(metrics_dir):
-            if entry.name.endswith(suffix):
+        Path(run_dir, "workers", str(os.getpid())).touch()
+
+
+def _leave_run_dir(run_dir: str) -> None:
+    """Remove this worker's metrics files and mark; the last worker out (of an orphaned server) removes the folder."""
+    pid = os.getpid()
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(os.path.join(run_dir, "metrics")):
+            if entry.name.endswith(f"_{pid}.db"):
                 with contextlib.suppress(OSError):
                     os.unlink(entry.path)
+    workers = os.path.join(run_dir, "workers")
     with contextlib.suppress(OSError):
-        os.rmdir(metrics_dir)
+        for entry in os.scandir(workers):
+            if entry.name == str(pid) or (entry.name.isdigit() and not _alive(int(entry.name))):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+    try:
+        os.rmdir(workers)  # succeeds for the last worker only
+    except OSError:
+        return
+    shutil.rmtree(run_dir, ignore_errors=True)
 
 
-def end_with_parent(parent: int, metrics_dir: str | None = None) -> None:
+def end_with_parent(parent: int, run_dir: str | None = None) -> None:
     """End this process gracefully when ``parent`` dies, however it dies (SIGKILL included).
 
     Linux: ``PR_SET_PDEATHSIG`` makes the kernel send the signal. Everywhere: a daemon
@@ -165,8 +192,8 @@ def end_with_parent(parent: int, metrics_dir: str | None = None) -> None:
     before the ``prctl``) and, if the graceful stop hangs, exits hard after the drain
     time. The signal is SIGINT: uvicorn drains on it as on SIGTERM, then raises it
     again, and Python turns it into ``KeyboardInterrupt`` (SIGTERM would end the
-    process before ``atexit``), so that a child that outlives its parent removes its
-    own metrics files on the way out.
+    process before ``atexit``), so that a worker that outlives its parent removes its
+    files in ``run_dir`` on the way out, and the last one the folder.
     """
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
@@ -174,12 +201,14 @@ def end_with_parent(parent: int, metrics_dir: str | None = None) -> None:
 
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(1, int(signal.SIGINT), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
-    if metrics_dir:
+    if run_dir:
         import atexit
 
+        _join_run_dir(run_dir)
+
         def clean_up() -> None:
-            if _parent_gone(parent):  # else the parent removes the whole folder once every worker is gone
-                _remove_own_metrics(metrics_dir)
+            if _parent_gone(parent):  # else the parent removes the folder once every worker is gone
+                _leave_run_dir(run_dir)
 
         atexit.register(clean_up)
 
@@ -189,8 +218,8 @@ def end_with_parent(parent: int, metrics_dir: str | None = None) -> None:
         with contextlib.suppress(OSError):
             os.kill(os.getpid(), signal.SIGINT)
         time.sleep(GRACEFUL_SHUTDOWN_S + 5)  # the graceful stop hangs: end anyway
-        if metrics_dir:
-            _remove_own_metrics(metrics_dir)
+        if run_dir:
+            _leave_run_dir(run_dir)
         os._exit(1)
 
     threading.Thread(target=watch, name="hsctl-parent-watch", daemon=True).start()
@@ -204,7 +233,7 @@ def worker_app() -> FastAPI:
     launch = _take_launch()
     if launch is None:  # started by hand (uvicorn --factory): the usual settings layers
         return app_from_env()
-    end_with_parent(int(launch["parent"]), launch.get("metrics_dir"))
+    end_with_parent(int(launch["parent"]), launch.get("run_dir"))
     configure_server_logging()
     return create_app(Settings(**launch["settings"]), own_process=True)
 
@@ -249,23 +278,30 @@ def run_server(launch: Launch) -> None:
         app = create_app(settings, launch.model_dir, own_process=True)
         _run_uvicorn(lambda: uvicorn.run(app, **common))  # type: ignore[arg-type]
         return
-    # Worker processes are fresh interpreters: hand them the exact effective settings, through the
-    # environment (never a file), and a metrics folder that this process or the last worker removes.
-    own_metrics = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    metrics_dir = tempfile.mkdtemp(prefix="hsctl-prom-") if own_metrics else None
-    added = child_env(settings, metrics_dir=metrics_dir)
-    if metrics_dir:
-        added["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    # Worker processes are fresh interpreters: hand them the exact effective settings through the
+    # environment (never a file), and one private folder (mode 0700) for their temp files (ONNX Runtime
+    # writes one on import), metrics and marks, which this process or else the last worker removes.
+    run_dir = tempfile.mkdtemp(prefix="hsctl-serve-")
+    worker_tmp = os.path.join(run_dir, "tmp")
+    os.mkdir(worker_tmp)
+    os.mkdir(os.path.join(run_dir, "workers"))
+    added = {**child_env(settings, run_dir=run_dir), "TMPDIR": worker_tmp, "TEMP": worker_tmp, "TMP": worker_tmp}
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.mkdir(os.path.join(run_dir, "metrics"))
+        added["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(run_dir, "metrics")
+    saved = {name: os.environ.get(name) for name in added}
     os.environ.update(added)
     try:
         _run_uvicorn(
             lambda: uvicorn.run("hsctl.serve.launch:worker_app", factory=True, workers=cfg.workers, **common)  # type: ignore[arg-type]
         )
     finally:
-        for name in added:
-            os.environ.pop(name, None)
-        if metrics_dir:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def child_command() -> list[str]:
