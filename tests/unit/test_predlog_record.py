@@ -91,3 +91,22 @@ def test_metrics_export_the_rolling_performance_estimate(quantized_model: Path, 
             assert 0 <= metric(text, "hsctl_estimated_hate_rate") <= 1
 
     run(main)
+
+
+def test_worker_processes_publish_their_estimate(tmp_path: Path):
+    """With PROMETHEUS_MULTIPROC_DIR (serve --workers N) the gauges are refreshed every few hundred predictions."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "from hsctl.serve.metrics import ServerMetrics, MULTIPROCESS_REFRESH\n"
+        "m = ServerMetrics()\n"
+        "m.observe_decisions([0.9] * MULTIPROCESS_REFRESH, 0.5)\n"
+        "print(m.render()[0].decode())\n"
+    )
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True).stdout
+    lines = {line.split(" ")[0]: float(line.split(" ")[1]) for line in out.splitlines() if line.startswith("hsctl_est")}
+    assert lines["hsctl_estimated_predictions"] == 200
+    assert abs(lines["hsctl_estimated_precision"] - 0.9) < 1e-6 and lines["hsctl_estimated_recall"] == 1.0

@@ -70,7 +70,8 @@ class ServerMetrics:
             self.log_dropped.labels(reason)
         for reason in ("disconnected", "timeout"):
             self.texts_dropped.labels(reason)
-        self._add_performance(gauge_kw)
+        # Workers estimate over their own last predictions: the most recent estimate stands for the replica.
+        self._add_performance({**kw, "multiprocess_mode": "livemostrecent"} if self.multiprocess else kw)
 
     def _add_performance(self, gauge_kw: dict[str, Any]) -> None:
         """``hsctl_estimated_*``: confidence-based estimates over the last predictions (no labels needed)."""
