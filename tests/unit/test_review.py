@@ -121,6 +121,11 @@ def test_export_of_a_log_with_nothing_reviewable_is_a_data_error(tmp_path: Path)
     with pytest.raises(DataError, match="1 without a prediction_id"):
         export_queue(settings, tmp_path / "q.csv")
     assert not (tmp_path / "q.csv").exists()
+    (log / "predictions-new.jsonl").write_text(
+        '{"time": "2026-11-02T00:00:00Z", "hate_probability": 0.3, "prediction_id": "p1", "text": "hi"}\n'
+    )
+    result = export_queue(settings, tmp_path / "q.csv")
+    assert result.rows == 1 and "2 record(s) without a logged threshold: judged at 0.5" in result.warnings
 
 
 def labels_csv(path: Path, rows: list[tuple[object, object]]) -> Path:

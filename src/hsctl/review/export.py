@@ -227,6 +227,9 @@ def export_queue(
     frame, stats = read_prediction_log(location, since=since_t, until=until_t, last=last)
     queue, counts = select_queue(frame, size, read_feedback(settings.paths.layout))
     warnings = stats.problems()
+    unknown = int(frame["threshold"].isna().sum())
+    if unknown:
+        warnings.append(f"{unknown} record(s) without a logged threshold: judged at {DEFAULT_THRESHOLD}")
     if queue.empty:
         raise DataError(
             f"nothing to review in {location}: {stats.records} record(s), {counts['without_id']} without a "
