@@ -26,6 +26,7 @@ from pydantic_settings import (
 )
 
 from hsctl.core.layout import Layout
+from hsctl.core.normalize import NormalizeSettings as NormalizeSettings
 from hsctl.errors import ConfigError
 
 ENV_PREFIX = "HSCTL_"
@@ -114,21 +115,6 @@ def _seconds(value: Any) -> Any:
     from hsctl.core.units import parse_duration
 
     return parse_duration(value)
-
-
-class NormalizeSettings(_Group):
-    """Tweet normalisation steps; each can be switched off."""
-
-    html_entities: bool = Field(True, description="Unescape HTML entities such as &amp; and &lt;.")
-    unicode_nfkc: bool = Field(
-        True, description="Apply Unicode NFKC normalisation (fullwidth and styled letters to plain)."
-    )
-    urls: bool = Field(True, description="Replace URLs with the URL placeholder token.")
-    mentions: bool = Field(True, description="Replace @mentions with the mention placeholder token.")
-    whitespace: bool = Field(True, description="Collapse runs of whitespace and strip the ends.")
-    lowercase: bool = Field(False, description="Lower-case the text (uncased tokenizers do this themselves).")
-    url_token: str = Field("HTTPURL", min_length=1, description="Placeholder written in place of each URL.")
-    mention_token: str = Field("@USER", min_length=1, description="Placeholder written in place of each @mention.")
 
 
 class SplitSettings(_Group):

@@ -79,6 +79,34 @@ ParamsFromSweepOpt = Annotated[
 ]
 
 
+FLAGS: dict[str, tuple[str, str]] = {
+    "model": ("--model", "train.model"),
+    "epochs": ("--epochs", "train.epochs"),
+    "batch_size": ("--batch-size", "train.batch_size"),
+    "learning_rate": ("--learning-rate", "train.learning_rate"),
+    "max_length": ("--max-length", "train.max_length"),
+    "seed": ("--seed", "train.seed"),
+    "threads": ("--threads", "train.threads"),
+    "run_name": ("--run-name", "train.run_name"),
+    "class_weights": ("--class-weights", "train.class_weights"),
+    "patience": ("--patience", "train.early_stopping_patience"),
+    "full_determinism": ("--full-determinism", "train.full_determinism"),
+    "threshold_mode": ("--threshold-mode", "train.threshold_mode"),
+    "target_recall": ("--target-recall", "train.target_recall"),
+    "target_prior": ("--target-prior", "train.target_prior"),
+    "category_weighting": ("--category-weighting", "train.category_weighting"),
+    "freeze_layers": ("--freeze-layers", "train.freeze_layers"),
+    "selection_metric": ("--selection-metric", "train.selection_metric"),
+    "contrast": ("--contrast", "train.contrast"),
+    "feedback": ("--feedback", "train.feedback"),
+    "tracking": ("--tracking", "tracking.backend"),
+}
+"""Each flag that overrides a setting, named once: parameter -> (flag, setting)."""
+
+RESUMABLE = frozenset({"--threads", "--run-name", "--tracking"})
+"""Flags a ``--resume`` may still take: they do not change the recipe of the run it continues."""
+
+
 @handle_errors
 def train_cli(
     ctx: typer.Context,
@@ -200,41 +228,9 @@ def train_cli(
     """
     from hsctl.train import train
 
-    loaded = load(
-        ctx,
-        {
-            "paths.artifacts": artifacts,
-            "train.model": model,
-            "train.epochs": epochs,
-            "train.batch_size": batch_size,
-            "train.learning_rate": learning_rate,
-            "train.max_length": max_length,
-            "train.seed": seed,
-            "train.threads": threads,
-            "train.run_name": run_name,
-            "train.class_weights": class_weights,
-            "train.early_stopping_patience": patience,
-            "train.full_determinism": full_determinism,
-            "train.threshold_mode": threshold_mode,
-            "train.target_recall": target_recall,
-            "train.target_prior": target_prior,
-            "train.category_weighting": category_weighting,
-            "train.freeze_layers": freeze_layers,
-            "train.selection_metric": selection_metric,
-            "train.contrast": contrast,
-            "train.feedback": feedback,
-            "tracking.backend": tracking,
-        },
-    )
-    _refuse_overrides_on_resume(resume, {
-        "--model": model, "--epochs": epochs, "--batch-size": batch_size, "--learning-rate": learning_rate,
-        "--max-length": max_length, "--seed": seed, "--class-weights": class_weights, "--patience": patience,
-        "--full-determinism": full_determinism, "--threshold-mode": threshold_mode,
-        "--target-recall": target_recall, "--target-prior": target_prior,
-        "--category-weighting": category_weighting, "--freeze-layers": freeze_layers,
-        "--selection-metric": selection_metric, "--params-from-sweep": params_from_sweep, "--contrast": contrast,
-        "--feedback": feedback,
-    })  # fmt: skip
+    loaded = load(ctx, {"paths.artifacts": artifacts} | {key: ctx.params.get(name) for name, (_, key) in FLAGS.items()})
+    clashes = {flag: ctx.params.get(name) for name, (flag, _) in FLAGS.items() if flag not in RESUMABLE}
+    _refuse_overrides_on_resume(resume, clashes | {"--params-from-sweep": params_from_sweep})
     settings = _with_sweep_params(ctx, loaded, params_from_sweep)
     if estimate_shift:
         _estimate_shift(settings, loco_categories, json_out)

@@ -12,7 +12,7 @@ import html
 import re
 import unicodedata
 
-from hsctl.settings import NormalizeSettings
+from hsctl.core.normalize import NormalizeSettings
 
 URL_RE = re.compile(r"(?:\bhttps?://|\bwww\.)[^\s<>\"']+", re.IGNORECASE)
 MENTION_RE = re.compile(r"(?<![\w@])@\w+")
