@@ -29,6 +29,16 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout (logs go to stderr).")]
+SinceOpt = Annotated[
+    str | None,
+    typer.Option("--since", help="Log records at or after this ISO date/time (UTC if no zone).", show_default=False),
+]
+UntilOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--until", help="Log records before this ISO date/time; a date alone includes that day.", show_default=False
+    ),
+]
 ArtifactsOpt = Annotated[
     Path | None,
     typer.Option("--artifacts", help="Artifacts directory (setting paths.artifacts).", show_default=False),

@@ -12,6 +12,8 @@ from rich.table import Table
 from hsctl.cli._common import (
     ArtifactsOpt,
     JsonOpt,
+    SinceOpt,
+    UntilOpt,
     emit_json,
     err_console,
     handle_errors,
@@ -49,18 +51,8 @@ def drift_cli(
             show_default=False,
         ),
     ] = None,
-    since: Annotated[
-        str | None,
-        typer.Option(
-            "--since", help="Log records at or after this ISO date/time (UTC if no zone).", show_default=False
-        ),
-    ] = None,
-    until: Annotated[
-        str | None,
-        typer.Option(
-            "--until", help="Log records before this ISO date/time; a date alone includes that day.", show_default=False
-        ),
-    ] = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
     last: Annotated[
         int | None,
         typer.Option("--last", help="Only the last N records (or rows) of the current data.", show_default=False),

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
-from hsctl.cli._common import ArtifactsOpt, JsonOpt, emit_json, err_console, handle_errors, load, out_console
+from hsctl.cli._common import (
+    ArtifactsOpt,
+    JsonOpt,
+    SinceOpt,
+    UntilOpt,
+    emit_json,
+    err_console,
+    handle_errors,
+    load,
+    out_console,
+)
 
 app = typer.Typer(
     help="Review logged predictions: export a queue for people to label, ingest their labels.", no_args_is_help=True
@@ -32,18 +42,8 @@ def export_cli(
     ctx: typer.Context,
     output: Annotated[Path, typer.Option("--output", "-o", help="File to write (replaced atomically).")],
     current: CurrentOpt = None,
-    since: Annotated[
-        str | None,
-        typer.Option(
-            "--since", help="Log records at or after this ISO date/time (UTC if no zone).", show_default=False
-        ),
-    ] = None,
-    until: Annotated[
-        str | None,
-        typer.Option(
-            "--until", help="Log records before this ISO date/time; a date alone includes that day.", show_default=False
-        ),
-    ] = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
     last: Annotated[
         int | None, typer.Option("--last", help="Only the last N records of the log.", show_default=False)
     ] = None,
@@ -71,10 +71,7 @@ def export_cli(
 
     settings = load(ctx, {"paths.artifacts": artifacts}).settings
     result = export_queue(settings, output, current=current, since=since, until=until, last=last, size=size, fmt=fmt)
-    for warning in result.warnings:
-        err_console().print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
-    if json_out:
-        emit_json(result.to_dict())
+    if _warned_or_json(result, json_out):
         return
     out_console().print(
         f"wrote [bold]{escape(result.output)}[/] ({result.format}): {result.rows} prediction(s) of "
@@ -115,10 +112,7 @@ def ingest_cli(
 
     settings = load(ctx, {"paths.artifacts": artifacts}).settings
     result = ingest_labels(settings, file, current=current, relabel=relabel)
-    for warning in result.warnings:
-        err_console().print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
-    if json_out:
-        emit_json(result.to_dict())
+    if _warned_or_json(result, json_out):
         return
     out_console().print(
         f"{result.new} new label(s) from {escape(result.file)} ({result.already_stored} already stored, "
@@ -127,3 +121,12 @@ def ingest_cli(
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _warned_or_json(result: Any, json_out: bool) -> bool:
+    """Print the result's warnings on stderr; under --json print the result too and say so."""
+    for warning in result.warnings:
+        err_console().print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+    if json_out:
+        emit_json(result.to_dict())
+    return json_out
