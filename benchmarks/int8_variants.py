@@ -20,18 +20,20 @@ from pathlib import Path
 from typing import Any
 
 VARIANTS: dict[str, dict[str, Any]] = {
-    "per-channel, 7-bit (auto on non-VNNI)": {"per_channel": True, "reduce_range": True, "keep": []},
-    "per-channel, 8-bit": {"per_channel": True, "reduce_range": False, "keep": []},
-    "per-tensor, 8-bit": {"per_channel": False, "reduce_range": False, "keep": []},
-    "per-channel, 8-bit, FFN down-projections fp32": {
+    "s8 per-channel, 7-bit": {"per_channel": True, "reduce_range": True, "keep": []},
+    "s8 per-channel, 8-bit": {"per_channel": True, "reduce_range": False, "keep": []},
+    "u8 per-channel": {"weights": "u8", "per_channel": True, "reduce_range": False, "keep": []},
+    "u8 per-tensor": {"weights": "u8", "per_channel": False, "reduce_range": False, "keep": []},
+    "s8 per-channel, 7-bit, FFN down-projections fp32": {
         "per_channel": True,
-        "reduce_range": False,
-        "keep": ["*output/dense/MatMul*", "*/output/dense/*"],
+        "reduce_range": True,
+        "keep": ["*output/dense/MatMul*"],
     },
-    "per-channel, 8-bit, last 2 layers fp32": {
+    "u8 per-channel, FFN down-projections fp32": {
+        "weights": "u8",
         "per_channel": True,
         "reduce_range": False,
-        "keep": ["*layer.10/*", "*layer.11/*", "*classifier*", "*pooler*"],
+        "keep": ["*output/dense/MatMul*"],
     },
 }
 
@@ -74,7 +76,7 @@ def main() -> None:
             quantize_dynamic(
                 str(work / FP32_FILE),
                 str(work / INT8_FILE),
-                weight_type=QuantType.QInt8,
+                weight_type=QuantType.QUInt8 if spec.get("weights") == "u8" else QuantType.QInt8,
                 per_channel=spec["per_channel"],
                 reduce_range=spec["reduce_range"],
                 nodes_to_exclude=excluded,

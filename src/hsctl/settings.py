@@ -272,7 +272,7 @@ class TrainSettings(_Group):
         "prediction_id) to validation, the rest to training, each repeated twice.",
     )
     contrast_threshold_share: float = Field(
-        0.25,
+        0.1,
         ge=0,
         lt=1,
         description="Share of the threshold's weight given to contrast rows of templates held out of fitting "

@@ -36,7 +36,10 @@ def demo_data(isolated: Path) -> Path:
 def test_interrupt_and_resume_reach_the_same_step_count(demo_data: Path):
     stats = json.loads((demo_data / "artifacts/data/processed/stats.json").read_text())
     epochs, batch = 4, 4
-    expected_steps = epochs * math.ceil(stats["splits"]["train"]["rows"] / batch)
+    from hsctl.train.contrast import contrast_rows
+
+    rows = stats["splits"]["train"]["rows"] + len(contrast_rows("fit", seed=42))  # the contrast rows join training
+    expected_steps = epochs * math.ceil(rows / batch)
     args = ["train", "--model", "scratch", "--epochs", str(epochs), "--batch-size", str(batch), "--patience", "0"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "hsctl", *args, "--run-name", "r1"],

@@ -92,8 +92,12 @@ def optimize_graph(src: Path, dst: Path, config: dict[str, Any]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(fused.items())) or "no fusions applied"
 
 
-DEFAULT_KEEP_FP32: tuple[str, ...] = ()
-"""Node-name patterns left in fp32 by default (see docs/commands/quantize.md for how they were chosen)."""
+DEFAULT_KEEP_FP32: tuple[str, ...] = ("*output/dense/MatMul*",)
+"""Node-name patterns left in fp32 by default: the feed-forward down-projections (and, in BERT-named graphs,
+the attention output projections). Their inputs carry the large activation outliers of transformer
+encoders, which dynamic int8 clips: on the default mpnet model, quantising them cost 0.006 validation
+ROC-AUC and 4% of the decisions; kept in fp32 the int8 copy loses 0.0002 and agrees on 99.1%
+(``benchmarks/int8_variants.py``)."""
 
 
 def nodes_matching(src: Path, patterns: list[str] | tuple[str, ...]) -> list[str]:

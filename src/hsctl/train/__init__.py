@@ -444,22 +444,32 @@ def _contrast_count(cfg: TrainSettings) -> dict[str, int]:
 
 
 def _score_holdout(trainer: Any, prepared: Prepared, cfg: TrainSettings, holdout: Holdout | None) -> Any:
-    """Raw logits and labels of the held-out contrast rows (None without contrast data)."""
+    """Raw logits and labels of the held-out contrast rows (None without contrast data).
+
+    Scored by the model directly, on every rank alike: the Trainer's distributed
+    predict pads and gathers, which does not keep a small set's length under DDP.
+    """
     if holdout is None or not holdout.texts:
         return None
-    from datasets import Dataset
+    import numpy as np
+    import torch
 
-    encoded = Dataset.from_dict({"text": holdout.texts, "label": holdout.labels}).map(
-        lambda batch: prepared.tokenizer(batch["text"], truncation=True, max_length=cfg.max_length),
-        batched=True,
-        keep_in_memory=True,
-        remove_columns=["text"],
-    )
-    metrics, trainer.compute_metrics = trainer.compute_metrics, None  # validation's metrics need its categories
-    try:
-        return trainer.predict(encoded).predictions, holdout.labels
-    finally:
-        trainer.compute_metrics = metrics
+    model = trainer.model
+    device = next(model.parameters()).device
+    model.eval()
+    out: list[np.ndarray] = []
+    with torch.inference_mode():
+        for start in range(0, len(holdout.texts), 64):
+            batch = prepared.tokenizer(
+                holdout.texts[start : start + 64],
+                truncation=True,
+                max_length=cfg.max_length,
+                padding=True,
+                return_tensors="pt",
+            ).to(device)
+            accepted = {k: v for k, v in batch.items() if k in model.forward.__code__.co_varnames}
+            out.append(model(**accepted).logits.float().cpu().numpy())
+    return np.concatenate(out), holdout.labels
 
 
 def _card(
